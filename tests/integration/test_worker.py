@@ -1,0 +1,150 @@
+"""Every pool, a real worker process, a real Redis: the demo tasks do what they promise."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+
+from tests.processes import WorkerProcess
+from worker import constants as c
+from worker.cancellation import claim_for_cancel
+from worker.errors import DemoError, NotAllowedError
+from worker.pools import POOLS
+
+TIMEOUT = 30
+
+
+def run(app: Celery, worker: WorkerProcess, name: str, *args: Any, **kwargs: Any) -> Any:
+    result = app.send_task(f"worker.tasks.{name}", args=args, kwargs=kwargs, queue=worker.queue)
+    return result.get(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    ("task", "args", "expected"),
+    [
+        ("noop", (), None),
+        ("cpu_bound", (1000,), sum(i * i % 7 for i in range(1000))),
+        ("io_sleep", (0.01,), 0.01),
+        ("slow", (0.05,), 0.05),
+        ("progress", (3,), 3),
+        ("call", ("builtins:pow", [2, 10], {}), 1024),
+        ("call", ("builtins:divmod", [7, 2], {}), (3, 1)),
+        ("call", ("worker.functions:square", [], {"x": 3}), 9),
+    ],
+)
+def test_demo_task_result_arrives(celery_client: Celery, pool_worker: WorkerProcess, task: str,
+                                  args: tuple[Any, ...], expected: Any) -> None:
+    assert run(celery_client, pool_worker, task, *args) == expected
+
+
+def test_io_redis_wait_really_waits_in_redis(celery_client: Celery, pool_worker: WorkerProcess) -> None:
+    waited = run(celery_client, pool_worker, "io_redis_wait", 0.2)
+    assert waited >= 0.19
+
+
+def test_gate_returns_what_the_test_pushed(celery_client: Celery, pool_worker: WorkerProcess,
+                                           redis_client: redis.Redis) -> None:
+    name = uuid.uuid4().hex
+    result = celery_client.send_task("worker.tasks.gate", args=(name, 20), queue=pool_worker.queue)
+    redis_client.lpush(f"{c.GATE_PREFIX}{name}", "opened")
+    assert result.get(timeout=TIMEOUT) == "opened"
+
+
+def test_record_counts_runs(celery_client: Celery, pool_worker: WorkerProcess, redis_client: redis.Redis) -> None:
+    name = uuid.uuid4().hex
+    assert run(celery_client, pool_worker, "record", name) == 1
+    assert run(celery_client, pool_worker, "record", name) == 2
+    assert int(redis_client.get(f"{c.RECORD_PREFIX}{name}") or 0) == 2
+
+
+def test_inspect_stats_reports_the_pool_asked_for(celery_client: Celery, pool_worker: WorkerProcess) -> None:
+    stats = celery_client.control.inspect(destination=[pool_worker.name], timeout=5).stats()
+    assert stats is not None
+    pool = stats[pool_worker.name]["pool"]
+    spec = POOLS[pool_worker.pool]
+    assert pool["implementation"] == spec.celery_impl
+    assert pool["max-concurrency"] == (pool_worker.concurrency or spec.default_concurrency)
+
+
+def test_gevent_worker_is_really_monkey_patched(celery_client: Celery, pool_worker: WorkerProcess) -> None:
+    report = run(celery_client, pool_worker, "whoami")
+    assert report["pool"] == pool_worker.pool
+    assert report["hostname"] == pool_worker.name
+    patched = {name: module.startswith("gevent") for name, module in report["patched"].items()}
+    if pool_worker.pool == "gevent":
+        assert patched == {"socket.socket": True, "time.sleep": True, "threading.Lock": True}
+        assert report["greenlet"] is not None
+    else:
+        assert not any(patched.values())
+        assert report["greenlet"] is None
+
+
+def test_allowlist_admits_and_refuses(celery_client: Celery, pool_worker: WorkerProcess) -> None:
+    assert run(celery_client, pool_worker, "call", "math:sqrt", [16], {}) == 4.0
+    expected = r"os\.system is not in the worker allowlist \(WORKER_ALLOWLIST=.*math\.\*"
+    with pytest.raises(NotAllowedError, match=expected):
+        run(celery_client, pool_worker, "call", "os:system", ["true"], {})
+    with pytest.raises(NotAllowedError, match=r"builtins\.eval"):
+        run(celery_client, pool_worker, "call", "builtins:eval", ["1"], {})
+
+
+def test_runner_refuses_results_json_cannot_carry(celery_client: Celery, pool_worker: WorkerProcess) -> None:
+    with pytest.raises(TypeError, match="operator:attrgetter returned a attrgetter, which JSON cannot carry"):
+        run(celery_client, pool_worker, "call", "operator:attrgetter", ["x"], {})
+
+
+@pytest.mark.parametrize(("exc_type", "exc_class"), [("ValueError", ValueError), ("KeyError", KeyError),
+                                                      ("ZeroDivisionError", ZeroDivisionError)])
+def test_failing_task_keeps_builtin_type_and_message(celery_client: Celery, pool_worker: WorkerProcess,
+                                                     exc_type: str, exc_class: type[Exception]) -> None:
+    with pytest.raises(exc_class, match="went wrong"):
+        run(celery_client, pool_worker, "fail", exc_type, "it went wrong")
+
+
+def test_failing_task_keeps_our_custom_type(celery_client: Celery, pool_worker: WorkerProcess) -> None:
+    with pytest.raises(DemoError, match="custom trouble"):
+        run(celery_client, pool_worker, "fail_custom", "custom trouble")
+
+
+def collect_states(pubsub: redis.client.PubSub, timeout: float = TIMEOUT) -> list[dict[str, Any]]:
+    """Every state message published for one task, in order, until it is ready."""
+    states: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while not states or states[-1]["status"] not in ("SUCCESS", "FAILURE", "REVOKED"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no final state after {[s['status'] for s in states]}")
+        message = pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+        if message is not None:
+            states.append(json.loads(message["data"]))
+    return states
+
+
+def test_progress_states_arrive_in_order(celery_client: Celery, pool_worker: WorkerProcess,
+                                         redis_client: redis.Redis) -> None:
+    task_id = str(uuid.uuid4())
+    with redis_client.pubsub() as pubsub:  # type: ignore[no-untyped-call]
+        pubsub.subscribe(f"celery-task-meta-{task_id}")
+        celery_client.send_task("worker.tasks.progress", args=(4,), task_id=task_id, queue=pool_worker.queue)
+        states = collect_states(pubsub)
+    assert [s["status"] for s in states] == ["STARTED", "PROGRESS", "PROGRESS", "PROGRESS", "PROGRESS", "SUCCESS"]
+    assert [s["result"]["current"] for s in states[1:5]] == [1, 2, 3, 4]
+    assert states[0]["result"]["pool"] == pool_worker.pool
+    assert states[-1]["result"] == 4
+
+
+def test_claimed_cancel_means_the_task_never_runs(celery_client: Celery, pool_worker: WorkerProcess,
+                                                  redis_client: redis.Redis) -> None:
+    task_id, name = str(uuid.uuid4()), uuid.uuid4().hex
+    assert claim_for_cancel(redis_client, [task_id], ttl=60) == [True]
+    with redis_client.pubsub() as pubsub:  # type: ignore[no-untyped-call]
+        pubsub.subscribe(f"celery-task-meta-{task_id}")
+        celery_client.send_task("worker.tasks.record", args=(name,), task_id=task_id, queue=pool_worker.queue)
+        states = collect_states(pubsub)
+    assert [s["status"] for s in states] == ["REVOKED"]
+    assert run(celery_client, pool_worker, "record", name) == 1  # the cancelled run left no count behind

@@ -1,0 +1,76 @@
+"""``python -m worker`` as a user runs it: exit codes and the one line that explains a failure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.processes import RedisServer, WorkerProcess, free_port
+
+
+def worker_cmd(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_") and k != "REDIS_URL"}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "worker", *args], env=full_env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--pool", "bogus"], {}, "unknown pool 'bogus'; valid pools: prefork, threads, gevent, solo"),
+        ([], {"WORKER_POOL": "bogus"}, "valid pools: prefork, threads, gevent, solo"),
+        (["--concurrency", "0"], {}, "concurrency must be a positive integer, got '0'"),
+        (["--concurrency", "-3"], {}, "concurrency must be a positive integer, got '-3'"),
+        (["--concurrency", "many"], {}, "concurrency must be a positive integer, got 'many'"),
+        ([], {"WORKER_CONCURRENCY": "0"}, "concurrency must be a positive integer"),
+        (["--pool", "solo", "-c", "2"], {}, "solo pool always runs 1 task at a time"),
+        (["--redis-url", "http://nope"], {}, "REDIS_URL must start with redis://"),
+        (["--frobnicate"], {}, "unrecognized arguments: --frobnicate"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(args: list[str], env: dict[str, str], message: str) -> None:
+    done = worker_cmd(*args, env=env)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unreachable_redis_retries_visibly_then_gives_up() -> None:
+    port = free_port()
+    done = worker_cmd("--connect-attempts", "2", env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"})
+    assert done.returncode == 1
+    assert f"cannot use Redis at 127.0.0.1:{port}/0: Connection refused; retrying in 0.5s (attempt 1)" in done.stderr
+    assert "giving up after 2 attempt(s)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_wrong_password_is_one_clear_line(redis_server: RedisServer) -> None:
+    url = f"redis://:wrong@127.0.0.1:{redis_server.port}/0"
+    done = worker_cmd("--connect-attempts", "1", env={"REDIS_URL": url})
+    assert done.returncode == 1
+    assert f"cannot use Redis at 127.0.0.1:{redis_server.port}/0: it refused the password" in done.stderr
+    assert "wrong" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_password_is_named(redis_server: RedisServer) -> None:
+    done = worker_cmd("--connect-attempts", "1", env={"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0"})
+    assert done.returncode == 1
+    assert "needs a password" in done.stderr or "refused the password" in done.stderr
+
+
+def test_check_is_0_for_a_live_worker_and_1_otherwise(redis_server: RedisServer, pool_worker: WorkerProcess) -> None:
+    env = {"REDIS_URL": redis_server.url()}
+    assert worker_cmd("--check", "--name", pool_worker.name, env=env).returncode == 0
+    missing = worker_cmd("--check", "--name", "nobody@nowhere", env=env)
+    assert missing.returncode == 1
+    assert "nobody@nowhere did not answer a ping" in missing.stderr
+
+
+def test_check_is_1_when_redis_is_down() -> None:
+    done = worker_cmd("--check", env={"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    assert done.returncode == 1
+    assert "Connection refused" in done.stderr

@@ -1,0 +1,159 @@
+"""Real processes for tests: a password-protected redis-server and ``python -m worker`` per pool.
+
+Each is started on loopback, waited for by asking it (PING, Celery ping) rather than by sleeping, and
+stopped by its own pid at teardown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from celery import Celery
+
+from worker.app import create_app
+from worker.settings import WorkerSettings
+
+READY_TIMEOUT_SECONDS = 60.0
+
+
+def free_port() -> int:
+    """An ephemeral loopback port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, poll: float = 0.1) -> None:
+    """Readiness wait for a process we started: ask until it says yes, fail loudly at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready within {timeout:.0f}s")
+        time.sleep(poll)
+
+
+@dataclass
+class RedisServer:
+    port: int
+    password: str
+    process: subprocess.Popen[bytes]
+
+    @classmethod
+    def start(cls, workdir: Path) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        port, password = free_port(), secrets.token_urlsafe(16)
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password, "--save", "",
+                "--appendonly", "no", "--dir", str(workdir)]
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        server = cls(port, password, process)
+        wait_until(server.answers, 15, "redis-server")
+        return server
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/{db}"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url())
+
+    def answers(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@dataclass
+class WorkerProcess:
+    name: str
+    pool: str
+    queue: str
+    concurrency: int | None
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL the whole process group if it does not go."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """Kill the worker and its pool children at once, as a crash would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+@dataclass
+class WorkerFactory:
+    """Starts real workers against one Redis; each gets its own queue unless told otherwise."""
+
+    redis_server: RedisServer
+    logdir: Path
+    app: Celery
+    started: list[WorkerProcess] = field(default_factory=list)
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
+        env.update({"REDIS_URL": self.redis_server.url(), "PYTHONUNBUFFERED": "1"})
+        env.update(extra or {})
+        return env
+
+    def start(self, pool: str, concurrency: int | None = None, queue: str | None = None,
+              env: dict[str, str] | None = None) -> WorkerProcess:
+        name = f"{pool}-{uuid.uuid4().hex[:8]}@test"
+        queue = queue or f"q-{name.split('@', maxsplit=1)[0]}"
+        args = [sys.executable, "-m", "worker", "--pool", pool, "--name", name, "--queues", queue]
+        if concurrency is not None:
+            args += ["--concurrency", str(concurrency)]
+        log_path = self.logdir / f"{name}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(args, env=self.env(env), stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        worker = WorkerProcess(name, pool, queue, concurrency, process, log_path)
+        self.started.append(worker)
+        self.wait_ready(worker)
+        return worker
+
+    def wait_ready(self, worker: WorkerProcess) -> None:
+        def answers() -> bool:
+            if worker.process.poll() is not None:
+                raise RuntimeError(f"worker {worker.name} exited early:\n{worker.log()[-3000:]}")
+            return bool(self.app.control.ping(destination=[worker.name], timeout=0.5))
+
+        wait_until(answers, READY_TIMEOUT_SECONDS, f"worker {worker.name}", poll=0.0)
+
+    def stop_all(self) -> None:
+        for worker in self.started:
+            worker.stop()
+
+
+def client_app(redis_server: RedisServer) -> Celery:
+    """A Celery app for the test process itself, configured exactly like the workers'."""
+    return create_app(WorkerSettings.from_env({"REDIS_URL": redis_server.url()}))

@@ -1,0 +1,68 @@
+"""The start/cancel claim, and the cooperative interrupt flag.
+
+Celery's ``revoke`` cannot make ``Future.cancel()`` exact: it is a broadcast kept in the memory of the
+workers alive at that moment, a task a threads or gevent worker has already reserved still runs, and a
+late SUCCESS overwrites REVOKED. So the race between "a worker starts the task" and "a producer cancels
+it" is decided by one atomic Redis command on one key, and the loser backs off::
+
+    worker, before running:    SET cfx:claim:<id> "started:<node>" NX GET  -> nil: run it
+                                                                           -> "cancelled": skip it
+    producer, in cancel():     SET cfx:claim:<id> "cancelled" NX           -> OK: cancelled, never runs
+                                                                           -> nil: it started; False
+
+A running task is a separate matter: ``cfx:interrupt:<id>`` is a flag the producer sets and a task polls
+(``checkpoint()``), the only way to stop a task on pools that cannot interrupt one.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from worker import constants as c
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+
+class StartClaim(enum.Enum):
+    WON = "won"
+    """Nobody had claimed the task: this worker runs it."""
+    CANCELLED = "cancelled"
+    """A producer cancelled it first: it must never run."""
+    ALREADY_STARTED = "already-started"
+    """It started before (a redelivered message): at most once, so it must not run again."""
+
+
+def claim_key(task_id: str) -> str:
+    return f"{c.CLAIM_PREFIX}{task_id}"
+
+
+def interrupt_key(task_id: str) -> str:
+    return f"{c.INTERRUPT_PREFIX}{task_id}"
+
+
+def claim_for_start(client: Redis, task_id: str, owner: str, ttl: int) -> StartClaim:
+    """Try to claim ``task_id`` for running it; one round trip (``SET NX GET``, Redis ≥ 7.0)."""
+    previous = client.set(claim_key(task_id), f"{c.CLAIM_STARTED}:{owner}", nx=True, ex=ttl, get=True)
+    if previous is None:
+        return StartClaim.WON
+    text = previous.decode() if isinstance(previous, bytes) else str(previous)
+    return StartClaim.CANCELLED if text == c.CLAIM_CANCELLED else StartClaim.ALREADY_STARTED
+
+
+def claim_for_cancel(client: Redis, task_ids: list[str], ttl: int) -> list[bool]:
+    """Try to claim each task for cancelling it, in one pipeline; True where the cancel won."""
+    with client.pipeline(transaction=False) as pipe:
+        for task_id in task_ids:
+            pipe.set(claim_key(task_id), c.CLAIM_CANCELLED, nx=True, ex=ttl)
+        return [bool(ok) for ok in pipe.execute()]
+
+
+def request_interrupt(client: Redis, task_id: str, ttl: int) -> None:
+    """Raise the cooperative flag a running task checks."""
+    client.set(interrupt_key(task_id), "1", ex=ttl)
+
+
+def interrupt_requested(client: Redis, task_id: str) -> bool:
+    return bool(client.exists(interrupt_key(task_id)))

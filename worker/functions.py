@@ -1,0 +1,27 @@
+"""Plain functions (not Celery tasks) that the default allowlist admits, for ``executor.submit(fn, ...)``.
+
+They show that the executor runs ordinary importable functions on the cluster through the generic runner,
+the way ``ThreadPoolExecutor`` runs them locally.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def sleep_tenths(n: float) -> float:
+    """The notes' ``task(n)``: sleep n/10 seconds and return n/10."""
+    time.sleep(n / 10)
+    return n / 10
+
+
+def square(x: float) -> float:
+    return x * x
+
+
+def spin(n: int) -> int:
+    """Pure-Python CPU work: holds the GIL for the whole loop."""
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total

@@ -1,0 +1,34 @@
+"""``python -m worker --check``: exit 0 when this host's worker answers a ping, 1 otherwise.
+
+Ready for a container healthcheck: it asks exactly the node this configuration would start
+(``--name``/``WORKER_NAME``), through Celery's own control ``ping``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from worker.app import create_app
+from worker.preflight import redis_problem
+from worker.settings import WorkerSettings
+
+logger = logging.getLogger("worker")
+
+PING_TIMEOUT_SECONDS = 2.0
+
+
+def check_worker(settings: WorkerSettings) -> int:
+    """Return the exit status: 0 if ``settings.name`` answered, 1 if Redis or the worker did not."""
+    problem = redis_problem(settings.redis_url)
+    if problem is not None:
+        logger.error("cannot use Redis at %s: %s", settings.redis_address, problem)
+        return 1
+    app = create_app(settings)
+    try:
+        replies = app.control.ping(destination=[settings.name], timeout=PING_TIMEOUT_SECONDS)
+    finally:
+        app.close()
+    if any(settings.name in reply for reply in replies or []):
+        return 0
+    logger.error("worker %s did not answer a ping within %.0fs", settings.name, PING_TIMEOUT_SECONDS)
+    return 1
