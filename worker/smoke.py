@@ -15,7 +15,7 @@ TIMEOUT_SECONDS = 60
 
 
 def check(label: str, got: Any, expected: Any) -> bool:
-    ok = got == expected
+    ok = bool(got == expected)
     print(f"{'ok ' if ok else 'BAD'} {label}: {got!r}")
     return ok
 
