@@ -24,7 +24,6 @@ import redis
 from celery import Celery
 
 from worker.app import create_app
-from worker.settings import WorkerSettings
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -156,4 +155,4 @@ class WorkerFactory:
 
 def client_app(redis_server: RedisServer) -> Celery:
     """A Celery app for the test process itself, configured exactly like the workers'."""
-    return create_app(WorkerSettings.from_env({"REDIS_URL": redis_server.url()}))
+    return create_app(redis_server.url())

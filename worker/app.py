@@ -6,26 +6,29 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from celery import Celery
 from celery.backends.redis import RedisBackend
 
+from worker import constants as c
 from worker import wire  # noqa: F401  (registers the tuple type with kombu's JSON before any message)
-from worker.settings import WorkerSettings
+from worker.settings import parse_non_negative
 
 if TYPE_CHECKING:
     from redis import Redis
 
 
-def celery_config(settings: WorkerSettings) -> dict[str, Any]:
+def celery_config(redis_url: str, result_ttl: int, default_queue: str) -> dict[str, Any]:
     """Celery settings, each with the reason we need it."""
     return {
         # Redis is both the broker and the result backend: one service to run, and the producer's
         # listener subscribes to the backend's pub/sub channels.
-        "broker_url": settings.redis_url,
-        "result_backend": settings.redis_url,
+        "broker_url": redis_url,
+        "result_backend": redis_url,
         # JSON only: pickle would let anyone who can write to Redis run code on workers and producers.
         "task_serializer": "json",
         "result_serializer": "json",
@@ -42,7 +45,7 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         # (gevent runs 2.5x slower, measured in ../shared/DESIGN.md).
         "result_backend_thread_safe": True,
         # Results, claims and interrupt flags expire instead of filling Redis.
-        "result_expires": settings.result_ttl,
+        "result_expires": result_ttl,
         # A worker takes a task from Redis only when a pool slot is free (prefetch 1, and no reservation
         # beyond the pool's size): queued tasks stay in Redis where any free worker can take them and
         # where LLEN shows them, instead of waiting hidden in a busy worker's memory.
@@ -53,17 +56,20 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "task_acks_late": False,
         # Keep trying the broker at start instead of exiting; each attempt is logged.
         "broker_connection_retry_on_startup": True,
+        # Only affects acks_late tasks (we have none); set explicitly to silence Celery's pending change.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "imports": ["worker.tasks"],
-        "task_default_queue": settings.queues[0],
+        "imports": ["worker.tasks", "worker.heartbeat"],
+        "task_default_queue": default_queue,
         "worker_hijack_root_logger": True,
     }
 
 
-def create_app(settings: WorkerSettings) -> Celery:
-    """A Celery app for ``settings``; tests and producers may build their own with other settings."""
+def create_app(
+    redis_url: str, result_ttl: int = c.DEFAULT_RESULT_TTL, default_queue: str = c.DEFAULT_QUEUE
+) -> Celery:
+    """A Celery app on ``redis_url``; each producer (executor) builds its own, workers use :data:`app`."""
     celery_app = Celery("worker", set_as_current=False)
-    celery_app.config_from_object(celery_config(settings))
+    celery_app.config_from_object(celery_config(redis_url, result_ttl, default_queue))
     return celery_app
 
 
@@ -81,4 +87,13 @@ def result_ttl_seconds(celery_app: Celery) -> int:
     return int(expires.total_seconds() if isinstance(expires, timedelta) else expires)
 
 
-app = create_app(WorkerSettings.from_env())
+def app_from_env(env: Mapping[str, str]) -> Celery:
+    """The app as configured by the environment (``python -m worker`` has validated and exported it)."""
+    return create_app(
+        env.get(c.ENV_REDIS_URL, c.DEFAULT_REDIS_URL),
+        parse_non_negative(env.get(c.ENV_RESULT_TTL, str(c.DEFAULT_RESULT_TTL)), c.ENV_RESULT_TTL),
+        env.get(c.ENV_QUEUES, c.DEFAULT_QUEUE).split(",")[0].strip() or c.DEFAULT_QUEUE,
+    )
+
+
+app = app_from_env(os.environ)

@@ -23,7 +23,7 @@ def check_worker(settings: WorkerSettings) -> int:
     if problem is not None:
         logger.error("cannot use Redis at %s: %s", settings.redis_address, problem)
         return 1
-    app = create_app(settings)
+    app = create_app(settings.redis_url, settings.result_ttl, settings.queues[0])
     try:
         replies = app.control.ping(destination=[settings.name], timeout=PING_TIMEOUT_SECONDS)
     finally:

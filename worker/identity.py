@@ -31,6 +31,16 @@ def current_greenlet_id() -> int | None:
     return id(getcurrent())
 
 
+def original_sleep(seconds: float) -> None:
+    """The OS's ``time.sleep``, bypassing gevent's patch when there is one: blocks the whole thread."""
+    if "gevent.monkey" in sys.modules:
+        from gevent import monkey
+
+        monkey.get_original("time", "sleep")(seconds)
+    else:
+        time.sleep(seconds)
+
+
 def execution_context(hostname: str | None) -> dict[str, Any]:
     """JSON-ready description of where the calling code runs, with a wall-clock timestamp."""
     return {
@@ -40,6 +50,7 @@ def execution_context(hostname: str | None) -> dict[str, Any]:
         "thread": threading.current_thread().name,
         "thread_id": threading.get_ident(),
         "greenlet": current_greenlet_id(),
+        "boot": os.environ.get(c.ENV_BOOT_ID),
         "at": time.time(),
     }
 

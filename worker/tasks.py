@@ -20,7 +20,7 @@ from worker.allowlist import Allowlist
 from worker.app import app, redis_of
 from worker.base_task import ClaimedTask, checkpoint
 from worker.errors import DemoError
-from worker.identity import execution_context, patch_report
+from worker.identity import execution_context, original_sleep, patch_report
 from worker.wire import tag_tuples
 
 
@@ -48,6 +48,16 @@ def io_redis_wait(seconds: float) -> float:
     started = time.monotonic()
     redis_of(app).blpop([f"{c.GATE_PREFIX}__never__"], timeout=seconds)
     return time.monotonic() - started
+
+
+@app.task(base=ClaimedTask)
+def block_unpatched(seconds: float) -> float:
+    """Sleep with the OS's own ``time.sleep`` even on gevent: the whole worker's loop stops meanwhile.
+
+    What any unpatched blocking call (a C extension's socket, a busy loop) does to every other greenlet.
+    """
+    original_sleep(seconds)
+    return seconds
 
 
 @app.task(base=ClaimedTask)

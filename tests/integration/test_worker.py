@@ -11,10 +11,11 @@ import pytest
 import redis
 from celery import Celery
 
-from tests.processes import WorkerProcess
+from tests.processes import WorkerFactory, WorkerProcess, wait_until
 from worker import constants as c
 from worker.cancellation import claim_for_cancel
 from worker.errors import DemoError, NotAllowedError
+from worker.heartbeat import BEAT_SECONDS
 from worker.pools import POOLS
 
 TIMEOUT = 30
@@ -112,11 +113,15 @@ def test_failing_task_keeps_our_custom_type(celery_client: Celery, pool_worker: 
         run(celery_client, pool_worker, "fail_custom", "custom trouble")
 
 
-def collect_states(pubsub: redis.client.PubSub, timeout: float = TIMEOUT) -> list[dict[str, Any]]:
-    """Every state message published for one task, in order, until it is ready."""
+READY = ("SUCCESS", "FAILURE", "REVOKED")
+
+
+def collect_states(pubsub: redis.client.PubSub, timeout: float = TIMEOUT,
+                   until: tuple[str, ...] = READY) -> list[dict[str, Any]]:
+    """Every state message published for one task, in order, until one in ``until`` arrives."""
     states: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
-    while not states or states[-1]["status"] not in ("SUCCESS", "FAILURE", "REVOKED"):
+    while not states or states[-1]["status"] not in until:
         if time.monotonic() > deadline:
             raise TimeoutError(f"no final state after {[s['status'] for s in states]}")
         message = pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -148,3 +153,42 @@ def test_claimed_cancel_means_the_task_never_runs(celery_client: Celery, pool_wo
         states = collect_states(pubsub)
     assert [s["status"] for s in states] == ["REVOKED"]
     assert run(celery_client, pool_worker, "record", name) == 1  # the cancelled run left no count behind
+
+
+def test_heartbeat_key_names_this_boot(celery_client: Celery, pool_worker: WorkerProcess,
+                                       redis_client: redis.Redis) -> None:
+    boot = run(celery_client, pool_worker, "whoami")["boot"]
+    assert boot
+    assert redis_client.get(f"{c.ALIVE_PREFIX}{pool_worker.name}") == boot.encode()
+    assert 0 < int(redis_client.ttl(f"{c.ALIVE_PREFIX}{pool_worker.name}")) <= 10
+
+
+@pytest.mark.parametrize("pool", ["prefork", "gevent"])
+def test_heartbeat_key_goes_with_a_clean_shutdown(worker_factory: WorkerFactory, redis_client: redis.Redis,
+                                                  pool: str) -> None:
+    worker = worker_factory.start(pool, concurrency=2)
+    assert redis_client.exists(f"{c.ALIVE_PREFIX}{worker.name}")
+    worker.stop()
+    assert worker.process.returncode == 0
+    assert not redis_client.exists(f"{c.ALIVE_PREFIX}{worker.name}")
+
+
+def test_heartbeat_keeps_beating_while_a_gevent_task_blocks_the_loop(
+    celery_client: Celery, worker_factory: WorkerFactory, redis_client: redis.Redis
+) -> None:
+    """The beat comes from a real OS thread, so a greenlet that blocks the hub cannot silence it."""
+    worker = worker_factory.start("gevent", concurrency=2)
+    key = f"{c.ALIVE_PREFIX}{worker.name}"
+    block_seconds = 4 * BEAT_SECONDS
+    with redis_client.pubsub() as pubsub:  # type: ignore[no-untyped-call]
+        task_id = str(uuid.uuid4())
+        pubsub.subscribe(f"celery-task-meta-{task_id}")
+        celery_client.send_task("worker.tasks.block_unpatched", args=(block_seconds,), task_id=task_id,
+                                queue=worker.queue)
+        started = collect_states(pubsub, until=("STARTED",))
+        redis_client.delete(key)  # the hub is blocked from now on; only the native thread can set it again
+        wait_until(lambda: bool(redis_client.exists(key)), timeout=block_seconds, what="a heartbeat")
+        assert pubsub.get_message(ignore_subscribe_messages=True, timeout=0) is None  # still blocked
+        states = started + collect_states(pubsub)
+    assert [s["status"] for s in states] == ["STARTED", "SUCCESS"]
+    worker.stop()
