@@ -1,0 +1,17 @@
+"""A ``concurrent.futures`` Executor over Celery whose futures tell the truth."""
+
+from producer.errors import RemoteError, SendError, TaskInterruptedError, UnknownTaskError, WorkerGoneError
+from producer.executor import CeleryExecutor
+from producer.future import CeleryFuture
+from worker.pools import Interrupt
+
+__all__ = [
+    "CeleryExecutor",
+    "CeleryFuture",
+    "Interrupt",
+    "RemoteError",
+    "SendError",
+    "TaskInterruptedError",
+    "UnknownTaskError",
+    "WorkerGoneError",
+]

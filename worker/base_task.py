@@ -14,9 +14,9 @@ from celery import Task, current_task, states
 from celery.exceptions import Ignore
 
 from worker.app import redis_of, result_ttl_seconds
-from worker.cancellation import StartClaim, claim_for_start, interrupt_requested
+from worker.cancellation import Owner, StartClaim, claim_for_start, interrupt_requested
 from worker.errors import TaskInterruptedError
-from worker.identity import execution_context
+from worker.identity import current_pool_name, execution_context
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ class ClaimedTask(Task):  # type: ignore[type-arg]
     track_started = False
 
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        claim = claim_for_start(redis_of(self.app), task_id, self.node_name, result_ttl_seconds(self.app))
+        owner = Owner(current_pool_name(), self.request.hostname or "unknown")
+        claim = claim_for_start(redis_of(self.app), task_id, owner, result_ttl_seconds(self.app))
         if claim is StartClaim.CANCELLED:
             self.skip_cancelled(task_id)
         if claim is StartClaim.ALREADY_STARTED:
@@ -35,10 +36,6 @@ class ClaimedTask(Task):  # type: ignore[type-arg]
             raise Ignore()
         meta = execution_context(self.request.hostname)
         self.backend.store_result(task_id, meta, states.STARTED, request=self.request)
-
-    @property
-    def node_name(self) -> str:
-        return self.request.hostname or "unknown"
 
     def skip_cancelled(self, task_id: str) -> None:
         """The producer cancelled first: record REVOKED for Flower and the backend, and do not run."""

@@ -5,10 +5,11 @@ workers alive at that moment, a task a threads or gevent worker has already rese
 late SUCCESS overwrites REVOKED. So the race between "a worker starts the task" and "a producer cancels
 it" is decided by one atomic Redis command on one key, and the loser backs off::
 
-    worker, before running:    SET cfx:claim:<id> "started:<node>" NX GET  -> nil: run it
-                                                                           -> "cancelled": skip it
-    producer, in cancel():     SET cfx:claim:<id> "cancelled" NX           -> OK: cancelled, never runs
-                                                                           -> nil: it started; False
+    worker, before running:  SET cfx:claim:<id> "started:<pool>:<node>" NX GET -> nil: run it
+                                                                              -> "cancelled": skip it
+    producer, in cancel():   SET cfx:claim:<id> "cancelled" NX GET             -> nil: cancelled, never runs
+                                                                              -> "started:...": it runs
+                                                                                 there; cancel() is False
 
 A running task is a separate matter: ``cfx:interrupt:<id>`` is a flag the producer sets and a task polls
 (``checkpoint()``), the only way to stop a task on pools that cannot interrupt one.
@@ -17,6 +18,7 @@ A running task is a separate matter: ``cfx:interrupt:<id>`` is a flag the produc
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from worker import constants as c
@@ -34,6 +36,25 @@ class StartClaim(enum.Enum):
     """It started before (a redelivered message): at most once, so it must not run again."""
 
 
+@dataclass(frozen=True)
+class Owner:
+    """The worker that won a task's claim, as its claim value tells."""
+
+    pool: str
+    node: str
+
+    def claim_value(self) -> str:
+        return f"{c.CLAIM_STARTED}:{self.pool}:{self.node}"
+
+    @classmethod
+    def from_claim(cls, value: bytes | str | None) -> Owner | None:
+        text = value.decode() if isinstance(value, bytes) else value
+        if not text or not text.startswith(f"{c.CLAIM_STARTED}:"):
+            return None
+        _, pool, node = text.split(":", 2)
+        return cls(pool, node)
+
+
 def claim_key(task_id: str) -> str:
     return f"{c.CLAIM_PREFIX}{task_id}"
 
@@ -42,21 +63,36 @@ def interrupt_key(task_id: str) -> str:
     return f"{c.INTERRUPT_PREFIX}{task_id}"
 
 
-def claim_for_start(client: Redis, task_id: str, owner: str, ttl: int) -> StartClaim:
+def claim_for_start(client: Redis, task_id: str, owner: Owner, ttl: int) -> StartClaim:
     """Try to claim ``task_id`` for running it; one round trip (``SET NX GET``, Redis ≥ 7.0)."""
-    previous = client.set(claim_key(task_id), f"{c.CLAIM_STARTED}:{owner}", nx=True, ex=ttl, get=True)
+    previous = client.set(claim_key(task_id), owner.claim_value(), nx=True, ex=ttl, get=True)
     if previous is None:
         return StartClaim.WON
     text = previous.decode() if isinstance(previous, bytes) else str(previous)
     return StartClaim.CANCELLED if text == c.CLAIM_CANCELLED else StartClaim.ALREADY_STARTED
 
 
-def claim_for_cancel(client: Redis, task_ids: list[str], ttl: int) -> list[bool]:
-    """Try to claim each task for cancelling it, in one pipeline; True where the cancel won."""
+@dataclass(frozen=True)
+class CancelClaim:
+    """The outcome of a cancel claim: won, or lost to the worker named by ``owner``."""
+
+    won: bool
+    owner: Owner | None = None
+
+
+def claim_for_cancel(client: Redis, task_ids: list[str], ttl: int) -> list[CancelClaim]:
+    """Try to claim each task for cancelling it, in one pipeline (``SET NX GET``)."""
     with client.pipeline(transaction=False) as pipe:
         for task_id in task_ids:
-            pipe.set(claim_key(task_id), c.CLAIM_CANCELLED, nx=True, ex=ttl)
-        return [bool(ok) for ok in pipe.execute()]
+            pipe.set(claim_key(task_id), c.CLAIM_CANCELLED, nx=True, ex=ttl, get=True)
+        previous = pipe.execute()
+    return [cancel_outcome(value) for value in previous]
+
+
+def cancel_outcome(previous: bytes | str | None) -> CancelClaim:
+    """Nothing there, or already cancelled: the cancel holds. A worker's claim there: it lost."""
+    owner = Owner.from_claim(previous)
+    return CancelClaim(won=owner is None, owner=owner)
 
 
 def request_interrupt(client: Redis, task_id: str, ttl: int) -> None:

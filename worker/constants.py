@@ -26,6 +26,8 @@ ENV_CONNECT_ATTEMPTS: Final = "WORKER_CONNECT_ATTEMPTS"
 """How many times to try Redis before giving up at start; 0 means for ever."""
 ENV_BOOT_ID: Final = "WORKER_BOOT_ID"
 """Set by the worker itself at start (not by users): this boot's id, inherited by the pool's children."""
+ENV_PRODUCER_QUEUE: Final = "PRODUCER_QUEUE"
+"""The queue a producer's tasks go to unless the executor is given one."""
 ENV_RESULT_TTL: Final = "RESULT_TTL_SECONDS"
 """How long results, claims and interrupt flags stay in Redis."""
 

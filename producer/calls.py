@@ -1,0 +1,119 @@
+"""Turn ``submit(fn, *args, **kwargs)`` into a task message, or refuse it before anything is sent.
+
+``fn`` may be one of our Celery tasks, the name of one, or a plain importable function the workers'
+allowlist admits (sent through the generic runner ``worker.tasks.call``). Everything the producer can
+check, it checks here: unknown task names, functions that cannot be found by name on a worker (lambdas,
+locals, bound methods), functions the allowlist refuses, and arguments JSON cannot carry.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Task
+from kombu.utils.json import dumps
+
+import worker.tasks  # noqa: F401  (registers our tasks, so names and task objects can be checked)
+from producer.errors import UnknownTaskError
+from worker.allowlist import Allowlist
+from worker.app import app as worker_app
+from worker.base_task import ClaimedTask
+from worker.wire import tag_tuples
+
+RUNNER_TASK = "worker.tasks.call"
+REPR_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCall:
+    """A validated call, ready to become a Celery message."""
+
+    name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    argsrepr: str
+    kwargsrepr: str
+
+
+def our_task_names() -> frozenset[str]:
+    """Names of the tasks that take part in the start/cancel claim; only these can be cancelled exactly."""
+    return frozenset(name for name, task in worker_app.tasks.items() if isinstance(task, ClaimedTask))
+
+
+def short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= REPR_LIMIT else text[: REPR_LIMIT - 3] + "..."
+
+
+def ensure_json(label: str, args: tuple[Any, ...] | list[Any], kwargs: Mapping[str, Any]) -> None:
+    """Raise ``TypeError`` naming the first argument that JSON cannot carry."""
+    try:
+        dumps([list(args), dict(kwargs)])
+        return
+    except (TypeError, ValueError):
+        pass
+    named = [(f"argument {index}", value) for index, value in enumerate(args)]
+    named += [(f"keyword argument {key!r}", value) for key, value in kwargs.items()]
+    for what, value in named:
+        try:
+            dumps(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{what} of {label} ({type(value).__name__}) is not JSON-serializable, so it cannot be sent"
+            ) from None
+    raise TypeError(f"the arguments of {label} cannot be sent as JSON")
+
+
+def function_target(fn: Callable[..., Any]) -> str:
+    """``module:qualname`` of a function a worker can import by name, or ``TypeError`` saying why not."""
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+    if not module or not qualname or "<" in qualname:
+        raise TypeError(f"{fn!r} cannot be sent: only module-level functions can be called by name on a worker")
+    if inspect.ismethod(fn) and not inspect.isclass(fn.__self__):
+        raise TypeError(f"{fn!r} is a bound method of an object that lives here; send a module-level function")
+    found: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if found is not fn and found != fn:
+        raise TypeError(f"{module}.{qualname} does not name {fn!r}, so a worker could not find it")
+    return f"{module}:{qualname}"
+
+
+@dataclass(frozen=True)
+class CallBuilder:
+    """Validates what ``submit`` was given against our tasks and the workers' allowlist."""
+
+    allowlist: Allowlist
+    task_names: frozenset[str]
+
+    def build(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskCall:
+        if isinstance(fn, str):
+            return self.task_call(fn, args, kwargs)
+        if isinstance(fn, Task):
+            return self.task_call(str(fn.name), args, kwargs)
+        if callable(fn):
+            return self.function_call(fn, args, kwargs)
+        raise TypeError(f"fn must be a task, a task name or a function, not {type(fn).__name__}")
+
+    def task_call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskCall:
+        if name not in self.task_names:
+            known = ", ".join(sorted(self.task_names))
+            raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
+        ensure_json(name, args, kwargs)
+        return TaskCall(name, tag_tuples(list(args)), tag_tuples(kwargs), short_repr(args), short_repr(kwargs))
+
+    def function_call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskCall:
+        target = function_target(fn)
+        self.allowlist.check(target.replace(":", "."))
+        ensure_json(target, args, kwargs)
+        return TaskCall(
+            RUNNER_TASK,
+            [target, tag_tuples(list(args)), tag_tuples(kwargs)],
+            {},
+            short_repr((target, *args)),
+            short_repr(kwargs),
+        )

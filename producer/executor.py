@@ -1,0 +1,296 @@
+"""``CeleryExecutor``: a ``concurrent.futures.Executor`` whose work runs on Celery workers.
+
+It keeps the stdlib's contract: ``submit(fn, /, *args, **kwargs)``, ``map`` with the stdlib's own
+timeout-and-cancel-the-rest behaviour, ``shutdown(wait, *, cancel_futures)``, ``max_workers`` as the bound
+on tasks in flight (``ValueError`` when ≤ 0). The futures are driven by one listener thread
+(``producer/listener.py``), ``cancel()`` is decided by a claim in Redis (``worker/cancellation.py``), and
+remote exceptions keep their type (``producer/errors.py``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import logging
+import threading
+import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, wait
+from typing import Any
+
+import redis
+
+from producer.calls import CallBuilder, TaskCall, our_task_names
+from producer.errors import SendError
+from producer.future import CeleryFuture
+from producer.listener import ResultListener
+from producer.sender import TaskSender
+from producer.settings import ProducerSettings
+from producer.states import StateRouter
+from worker import constants as c
+from worker.app import create_app, redis_of
+from worker.cancellation import claim_for_cancel, request_interrupt
+from worker.pools import POOLS, Interrupt
+from worker.preflight import redis_problem
+from worker.settings import parse_redis_url
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+CLAIM_CHUNK = 1000
+
+_live_executors: weakref.WeakSet[CeleryExecutor] = weakref.WeakSet()
+_interpreter_exiting = threading.Event()
+
+
+class CeleryExecutor(Executor):
+    """Run callables on Celery workers; futures are real ``concurrent.futures.Future`` objects.
+
+    ``max_workers`` bounds how many of this executor's tasks are sent and unfinished at once; the rest wait
+    in this process, cancellable for free. The default, None, sends every task at once and lets the
+    workers' total concurrency be the limit. Connection settings come from the environment
+    (``REDIS_URL``, ``PRODUCER_QUEUE``, ``WORKER_ALLOWLIST``) unless given here.
+    """
+
+    def __init__(self, max_workers: int | None = None, *, redis_url: str | None = None,
+                 queue: str | None = None, settings: ProducerSettings | None = None) -> None:
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        self.settings = settings or ProducerSettings.from_env(redis_url=redis_url, queue=queue)
+        self._check_redis()
+        self.max_workers = max_workers
+        self.executor_id = uuid.uuid4().hex[:12]
+        self.lock = threading.Lock()  # futures' state decisions (the Driver protocol)
+        self._queue_lock = threading.Lock()  # what is outstanding, unsent, in flight
+        self._outstanding: dict[str, CeleryFuture] = {}
+        self._unsent: OrderedDict[str, tuple[CeleryFuture, TaskCall]] = OrderedDict()
+        self._in_flight = 0
+        self._shutdown = False
+        self._closed = False
+        self._batch = threading.local()
+        self._app = create_app(self.settings.redis_url, self.settings.result_ttl, self.settings.queue)
+        self._redis = redis_of(self._app)
+        self._calls = CallBuilder(self.settings.allowlist, our_task_names())
+        self._sender = TaskSender(self._app, self.settings.queue)
+        self._router = StateRouter(self._outstanding.get, self._snapshot, self._redis, self._app.backend)
+        self._listener = self._start_listener()
+        _live_executors.add(self)
+
+    # -- the Executor API ----------------------------------------------------------------------------
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> CeleryFuture:
+        """Send ``fn(*args, **kwargs)`` to a worker; refuses, before sending anything, what cannot run."""
+        call = self._calls.build(fn, args, kwargs)
+        with self._queue_lock:
+            self._check_open()
+            future = self._new_future(call)
+            if self._batching():
+                self._batch.futures.append(future)
+                return future
+            to_send = self._take_sendable()
+        self._send(to_send)
+        return future
+
+    def map(self, fn: Any, *iterables: Iterable[Any], timeout: float | None = None,
+            chunksize: int = 1) -> Iterator[Any]:
+        """The stdlib's ``map`` (results in order, timeout from the call, the rest cancelled on error),
+        with all its tasks sent in pipelined batches instead of one round trip each."""
+        with self._batched():
+            return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Refuse new work; optionally cancel every task not started yet, cluster-wide; optionally wait."""
+        with self._queue_lock:
+            self._shutdown = True
+        if cancel_futures:
+            self._cancel_unstarted()
+        if wait and not self._listener.is_current_thread():
+            self._wait_outstanding()
+            self._close()
+        else:
+            self._close_if_idle()
+
+    # -- the Driver protocol (used by CeleryFuture) ----------------------------------------------------
+    def claim_cancel(self, future: CeleryFuture) -> bool | None:
+        with self._queue_lock:
+            if self._unsent.pop(future.task_id, None) is not None:
+                return True  # never sent: nothing to ask anyone
+        try:
+            outcome = claim_for_cancel(self._redis, [future.task_id], self.settings.result_ttl)[0]
+        except redis.RedisError as exc:
+            logger.warning("cannot cancel %s: Redis did not answer (%s)", future.task_id, exc)
+            return None
+        if outcome.owner is not None and future.execution is None:
+            future.execution = {"hostname": outcome.owner.node, "pool": outcome.owner.pool}
+        return outcome.won
+
+    def interrupt(self, future: CeleryFuture) -> Interrupt | None:
+        execution = future.execution
+        if not future.running() or execution is None:
+            return None
+        spec = POOLS.get(str(execution.get("pool")))
+        method = spec.interrupt if spec else Interrupt.COOPERATIVE
+        request_interrupt(self._redis, future.task_id, self.settings.result_ttl)
+        if method in (Interrupt.SIGNAL, Interrupt.KILL_GREENLET):
+            self._app.control.revoke(future.task_id, terminate=True, signal="SIGTERM",
+                                     destination=[str(execution["hostname"])])
+        return method
+
+    # -- internals --------------------------------------------------------------------------------------
+    def _check_redis(self) -> None:
+        problem = redis_problem(self.settings.redis_url)
+        if problem is not None:
+            address = parse_redis_url(self.settings.redis_url)
+            raise ConnectionError(f"cannot use Redis at {address}: {problem}")
+
+    def _start_listener(self) -> ResultListener:
+        backend: Any = self._app.backend
+        key_prefix = backend.get_key_for_task("x")[:-1].decode()  # "celery-task-meta-" unless configured
+        listener = ResultListener(self.settings.redis_url, key_prefix=key_prefix, task_prefix=self.task_prefix,
+                                  handler=self._router, decode=backend.decode,
+                                  wake=lambda channel: self._redis.publish(channel, b""),
+                                  tick_seconds=self.settings.watchdog_seconds)
+        try:
+            listener.start(CONNECT_TIMEOUT_SECONDS)
+        except ConnectionError:
+            self._app.close()
+            raise
+        return listener
+
+    @property
+    def task_prefix(self) -> str:
+        """Every task id this executor sends starts with it (and nothing else's does)."""
+        return f"{c.TASK_ID_PREFIX}{self.executor_id}-"
+
+    def _snapshot(self) -> list[CeleryFuture]:
+        with self._queue_lock:
+            return [f for f in self._outstanding.values() if f.sent]
+
+    def _check_open(self) -> None:
+        if _interpreter_exiting.is_set():
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+
+    def _new_future(self, call: TaskCall) -> CeleryFuture:
+        """Register a future and queue its call (caller holds ``_queue_lock``)."""
+        future = CeleryFuture(f"{self.task_prefix}{uuid.uuid4().hex}", self)
+        self._outstanding[future.task_id] = future
+        self._unsent[future.task_id] = (future, call)
+        future.add_done_callback(self._on_future_done)
+        return future
+
+    def _take_sendable(self) -> list[tuple[CeleryFuture, TaskCall]]:
+        """Pop as many queued calls as free slots allow (caller holds ``_queue_lock``)."""
+        free = len(self._unsent) if self.max_workers is None else self.max_workers - self._in_flight
+        taken = []
+        while free > 0 and self._unsent:
+            _, (future, call) = self._unsent.popitem(last=False)
+            future.sent = True
+            taken.append((future, call))
+            free -= 1
+        self._in_flight += len(taken)
+        return taken
+
+    def _send(self, items: list[tuple[CeleryFuture, TaskCall]]) -> None:
+        if not items:
+            return
+        try:
+            self._sender.send([(f.task_id, call) for f, call in items])
+        except Exception as exc:
+            self._abandon([future for future, _ in items], exc)
+
+    def _abandon(self, futures: list[CeleryFuture], cause: BaseException) -> None:
+        """Sending failed: make sure none of these can run later, then fail them with the reason."""
+        address = parse_redis_url(self.settings.redis_url)
+        with contextlib.suppress(redis.RedisError):
+            claim_for_cancel(self._redis, [f.task_id for f in futures], self.settings.result_ttl)
+        for future in futures:
+            error = SendError(f"could not send task {future.task_id} to Redis at {address}: {cause}")
+            error.__cause__ = cause
+            future.resolve(exception=error)
+
+    def _on_future_done(self, future: Any) -> None:  # Future[Any] in the stdlib's callback signature
+        """Free the future's slot and send what was waiting for one (runs where the future completed)."""
+        with self._queue_lock:
+            self._outstanding.pop(future.task_id, None)
+            if future.sent:
+                self._in_flight -= 1
+            to_send = self._take_sendable()
+        self._send(to_send)
+        if self._shutdown:
+            self._close_if_idle()
+
+    def _close_if_idle(self) -> None:
+        """After ``shutdown(wait=False)``: the last future to finish takes the listener down with it."""
+        with self._queue_lock:
+            idle = self._shutdown and not self._outstanding
+        if idle:
+            self._close()
+
+    def _close(self) -> None:
+        """Stop the listener (joined unless we are on it) and release connections; idempotent."""
+        self._listener.stop()
+        with self._queue_lock:
+            first, self._closed = not self._closed, True
+        if first:
+            self._app.close()
+
+    def _wait_outstanding(self) -> None:
+        while True:
+            with self._queue_lock:
+                pending = list(self._outstanding.values())
+            if not pending:
+                return
+            wait(pending)
+
+    def _cancel_unstarted(self) -> None:
+        """``shutdown(cancel_futures=True)``: unsent ones locally, sent ones by claim, pipelined."""
+        with self._queue_lock:
+            unsent = [future for future, _ in self._unsent.values()]
+            self._unsent.clear()
+            sent = [f for f in self._outstanding.values() if f.sent]
+        for future in unsent:
+            future.settle_cancel(functools.partial(bool, True))
+        candidates = [f for f in sent if not (f.running() or f.done())]
+        for start in range(0, len(candidates), CLAIM_CHUNK):
+            chunk = candidates[start:start + CLAIM_CHUNK]
+            try:
+                outcomes = claim_for_cancel(self._redis, [f.task_id for f in chunk], self.settings.result_ttl)
+            except redis.RedisError as exc:
+                logger.warning("could not cancel %d queued task(s): %s", len(chunk), exc)
+                continue
+            for future, outcome in zip(chunk, outcomes, strict=True):
+                future.settle_cancel(functools.partial(bool, outcome.won))
+
+    def _batching(self) -> bool:
+        return getattr(self._batch, "futures", None) is not None
+
+    @contextlib.contextmanager
+    def _batched(self) -> Iterator[None]:
+        """Queue the submits made inside, then send them together; on error, cancel them all."""
+        if self._batching():
+            yield
+            return
+        self._batch.futures = []
+        try:
+            yield
+        except BaseException:
+            futures, self._batch.futures = self._batch.futures, None
+            for future in futures:
+                future.cancel()
+            raise
+        self._batch.futures = None
+        with self._queue_lock:
+            to_send = self._take_sendable()
+        self._send(to_send)
+
+
+@atexit.register
+def _shutdown_at_exit() -> None:
+    """Like the stdlib's executors: at interpreter exit, refuse new work and wait for what was submitted."""
+    _interpreter_exiting.set()
+    for executor in list(_live_executors):
+        executor.shutdown(wait=True)

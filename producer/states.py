@@ -1,0 +1,119 @@
+"""What each backend state means for a future, and the liveness watchdog for running tasks.
+
+The listener thread calls :class:`StateRouter` for every message; it is the only place that turns
+Celery states into future transitions:
+
+* STARTED: the worker won the claim, the future is running (with where it runs);
+* PROGRESS: the task's ``{"current", "total"}`` meta, for progress callbacks;
+* SUCCESS / FAILURE: the result, or the exception rebuilt with its type and remote traceback;
+* REVOKED: for a running task, an interrupt (``TaskInterruptedError``); for one not started, a revoke
+  from outside (Flower, ``celery control``) which our claim turns into an exact cancel, if it still can.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import states
+
+from producer.errors import TaskInterruptedError, WorkerGoneError, rebuild_exception
+from producer.future import CeleryFuture
+from worker.heartbeat import alive_key
+
+logger = logging.getLogger(__name__)
+
+MGET_CHUNK = 1000
+
+
+class StateRouter:
+    def __init__(self, lookup: Callable[[str], CeleryFuture | None], snapshot: Callable[[], list[CeleryFuture]],
+                 redis_client: Any, backend: Any) -> None:
+        self._lookup = lookup
+        self._snapshot = snapshot
+        self._redis = redis_client
+        self._backend = backend
+        self._handlers: dict[str, Callable[[CeleryFuture, dict[str, Any]], None]] = {
+            states.STARTED: self._started,
+            "PROGRESS": self._progress,
+            states.SUCCESS: self._success,
+            states.FAILURE: self._failure,
+            states.REVOKED: self._revoked,
+        }
+
+    def on_state(self, task_id: str, meta: dict[str, Any]) -> None:
+        future = self._lookup(task_id)
+        handler = self._handlers.get(str(meta.get("status")))
+        if future is not None and handler is not None:
+            handler(future, meta)
+
+    def on_resubscribed(self) -> None:
+        """Apply the stored state of every sent task: what was published while we were away."""
+        futures = self._snapshot()
+        for start in range(0, len(futures), MGET_CHUNK):
+            chunk = futures[start:start + MGET_CHUNK]
+            for future, meta in zip(chunk, self._stored_meta(chunk), strict=True):
+                if meta is not None:
+                    self.on_state(future.task_id, meta)
+
+    def on_idle(self) -> None:
+        """Fail running futures whose worker stopped beating (``worker/heartbeat.py``), unless they finished."""
+        running = [f for f in self._snapshot() if f.running() and f.execution and f.execution.get("boot")]
+        if not running:
+            return
+        nodes = sorted({str(f.execution["hostname"]) for f in running if f.execution})
+        beats = dict(zip(nodes, self._redis.mget([alive_key(node) for node in nodes]), strict=True))
+        gone = [f for f in running if f.execution and beats[f.execution["hostname"]] != f.execution["boot"].encode()]
+        for future, meta in zip(gone, self._stored_meta(gone), strict=True):
+            if meta is not None and meta.get("status") in states.READY_STATES:
+                self.on_state(future.task_id, meta)  # it finished; the message just has not arrived
+            else:
+                future.resolve(exception=WorkerGoneError(worker_gone_message(future)))
+
+    def _stored_meta(self, futures: list[CeleryFuture]) -> list[dict[str, Any] | None]:
+        if not futures:
+            return []
+        raw = self._redis.mget([self._backend.get_key_for_task(f.task_id) for f in futures])
+        return [self._backend.decode(value) if value else None for value in raw]
+
+    @staticmethod
+    def _started(future: CeleryFuture, meta: dict[str, Any]) -> None:
+        result = meta.get("result")
+        future.mark_started(result if isinstance(result, dict) else {})
+
+    @staticmethod
+    def _progress(future: CeleryFuture, meta: dict[str, Any]) -> None:
+        result = meta.get("result")
+        future.report_progress(result if isinstance(result, dict) else {"value": result})
+
+    @staticmethod
+    def _success(future: CeleryFuture, meta: dict[str, Any]) -> None:
+        future.resolve(result=meta.get("result"))
+
+    @staticmethod
+    def _failure(future: CeleryFuture, meta: dict[str, Any]) -> None:
+        future.resolve(exception=rebuild_exception(meta.get("result"), meta.get("traceback")))
+
+    @staticmethod
+    def _revoked(future: CeleryFuture, meta: dict[str, Any]) -> None:
+        if future.done():
+            return
+        if future.running():
+            future.resolve(exception=TaskInterruptedError(interrupted_message(future, meta)))
+        else:
+            future.cancel()
+
+
+def interrupted_message(future: CeleryFuture, meta: dict[str, Any]) -> str:
+    where = future.execution or {}
+    result = meta.get("result")
+    reason = " ".join(map(str, result.get("exc_message") or [])) if isinstance(result, dict) else ""
+    return (f"task {future.task_id} was interrupted on {where.get('hostname', '?')} "
+            f"({where.get('pool', '?')} pool){': ' + reason if reason else ''}")
+
+
+def worker_gone_message(future: CeleryFuture) -> str:
+    where = future.execution or {}
+    return (f"worker {where.get('hostname')} ({where.get('pool')} pool) stopped beating while running task "
+            f"{future.task_id}; the task's outcome is lost")
