@@ -160,6 +160,16 @@ class CeleryExecutor(Executor):
         return listener
 
     @property
+    def celery_app(self) -> Any:
+        """The Celery app this executor sends with (for ``inspect`` and the like)."""
+        return self._app
+
+    @property
+    def redis(self) -> redis.Redis:
+        """The Redis client this executor uses (gates, counters and checks in lessons and tests)."""
+        return self._redis
+
+    @property
     def task_prefix(self) -> str:
         """Every task id this executor sends starts with it (and nothing else's does)."""
         return f"{c.TASK_ID_PREFIX}{self.executor_id}-"
