@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import click
 
-from producer.executor import CeleryExecutor
 from producer.render import PROGRESS_MODES, ProgressMode, Terminal
+from producer.session import Session
 from worker import constants as c
 
-Scenario = Callable[[CeleryExecutor, Terminal], bool]
+LESSON_NAMES = ("futures", "pools", "gevent", "asyncio", "thread-safety", "cancel")
+
+Scenario = Callable[[Session], bool]
 
 
 @dataclass(frozen=True)
@@ -40,34 +42,58 @@ def main(ctx: click.Context, redis_url: str | None, queue: str | None, json_outp
     ctx.obj = Connection(redis_url, queue, json_output)
 
 
+def progress_option(default: ProgressMode = "rich") -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option("--progress", type=click.Choice(PROGRESS_MODES), default=default, show_default=True,
+                        help="rich: a bar; raw: plain lines for logs; off: nothing.")
+
+
 @main.command()
 @click.pass_obj
 def demo(conn: Connection) -> None:
     """A short tour: results, progress, a failure with its remote traceback, an exact cancel."""
     from producer.demo import run_demo
 
-    run_scenario(conn, run_demo, "rich")
+    run_scenario(conn, run_demo, progress="rich", quick=False)
 
 
-def run_scenario(conn: Connection, scenario: Scenario, progress: ProgressMode, max_workers: int | None = None) -> None:
-    """Open an executor, run ``scenario``, exit with its verdict; Ctrl-C cancels what has not started."""
-    terminal = Terminal(json_output=conn.json_output, progress=progress)
+@main.command()
+@click.argument("name", type=click.Choice(LESSON_NAMES))
+@click.option("--quick", is_flag=True, help="Small workloads (CI-sized); every number still comes from the run.")
+@progress_option()
+@click.pass_obj
+def lesson(conn: Connection, name: str, quick: bool, progress: ProgressMode) -> None:
+    """Run one lesson on the workers: an explanation, then what really happened, measured."""
+    from producer.lessons import LESSONS
+
+    run_scenario(conn, LESSONS[name], progress=progress, quick=quick)
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="A small matrix for CI.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Results folder [default: bench/results/<date>].")
+@progress_option()
+@click.pass_obj
+def bench(conn: Connection, quick: bool, out: str | None, progress: ProgressMode) -> None:
+    """The benchmark matrix (pools x workloads, our executor next to raw Celery): JSON, Markdown, PNG."""
+    from producer.bench import run_bench
+
+    run_scenario(conn, lambda session: run_bench(session, out), progress=progress, quick=quick)
+
+
+def run_scenario(conn: Connection, scenario: Scenario, *, progress: ProgressMode, quick: bool) -> None:
+    """Run ``scenario`` in a session and exit with its verdict; Ctrl-C cancels what has not started."""
+    session = Session(Terminal(json_output=conn.json_output, progress=progress), conn.redis_url, conn.queue, quick)
     try:
-        executor = CeleryExecutor(max_workers, redis_url=conn.redis_url, queue=conn.queue)
-    except (ConnectionError, ValueError) as exc:
-        terminal.error(str(exc))
-        sys.exit(1)
-    try:
-        ok = scenario(executor, terminal)
+        ok = scenario(session)
     except KeyboardInterrupt:
-        terminal.status("interrupted: cancelling the tasks that have not started")
-        executor.shutdown(wait=True, cancel_futures=True)
+        session.terminal.status("interrupted: cancelling the tasks that have not started")
+        session.close(cancel=True)
         sys.exit(130)
-    executor.shutdown(wait=True)
-    terminal.flush_json()
+    except (ConnectionError, ValueError) as exc:
+        session.terminal.error(str(exc))
+        session.close(cancel=True)
+        sys.exit(1)
+    session.close()
+    session.terminal.flush_json()
     sys.exit(0 if ok else 1)
-
-
-def progress_option(default: ProgressMode = "rich") -> Callable[[Callable[..., None]], Callable[..., None]]:
-    return click.option("--progress", type=click.Choice(PROGRESS_MODES), default=default, show_default=True,
-                        help="rich: a bar; raw: plain lines for logs; off: nothing.")

@@ -15,13 +15,15 @@ from producer.executor import CeleryExecutor
 from producer.future import CeleryFuture
 from producer.gates import new_gate_name, open_gate
 from producer.render import Terminal
+from producer.session import Session
 from worker import tasks
 from worker.errors import DemoError
 
 TIMEOUT = 60.0
 
 
-def run_demo(executor: CeleryExecutor, terminal: Terminal) -> bool:
+def run_demo(session: Session) -> bool:
+    executor, terminal = session.executor(), session.terminal
     checks = [
         show_cluster(executor, terminal),
         show_results(executor, terminal),

@@ -1,0 +1,34 @@
+"""A CLI run's executors: lessons and benchmarks ask for one per queue; Ctrl-C cancels them all.
+
+Scenarios are plain functions ``(session) -> bool`` built only on the public Executor API, so they run
+the same from the CLI or from Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from producer.executor import CeleryExecutor
+from producer.render import Terminal
+
+
+@dataclass
+class Session:
+    terminal: Terminal
+    redis_url: str | None = None
+    queue: str | None = None
+    quick: bool = False
+    """CI-sized workloads: same facts, smaller numbers."""
+    executors: list[CeleryExecutor] = field(default_factory=list)
+
+    def executor(self, *, queue: str | None = None, max_workers: int | None = None) -> CeleryExecutor:
+        """A new executor on ``queue`` (default: the session's), closed with the session."""
+        created = CeleryExecutor(max_workers, redis_url=self.redis_url, queue=queue or self.queue)
+        self.executors.append(created)
+        return created
+
+    def close(self, *, cancel: bool = False) -> None:
+        """Shut every executor down; ``cancel`` first cancels whatever has not started, cluster-wide."""
+        for created in self.executors:
+            created.shutdown(wait=True, cancel_futures=cancel)
+        self.executors.clear()
