@@ -82,6 +82,7 @@ class CeleryExecutor(Executor):
     # -- the Executor API ----------------------------------------------------------------------------
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> CeleryFuture:
         """Send ``fn(*args, **kwargs)`` to a worker; refuses, before sending anything, what cannot run."""
+        self._check_open()
         call = self._calls.build(fn, args, kwargs)
         with self._queue_lock:
             self._check_open()
