@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job: set up, then run the product. Until the compose stack lands this is the embedded default
-# (local redis-server + one worker + demo tasks).
+# The main job: set up, then run the stack (Redis, a worker, Flower, the producer demo) under Docker.
+# Where Docker cannot be had, scripts/stack-up.sh falls back to the embedded default: a local redis-server,
+# one worker and the same producer demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec scripts/local-demo.sh
+scripts/setup.sh
+exec scripts/stack-up.sh "$@"

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(redis-server python3.11-venv libpython3.11-testsuite)
+# redis-server for the integration tests and the local demo; Debian's python3.11 with CPython's own test
+# suite (the conformance tests); chromium for the Flower browser test.
+apt_packages=(redis-server python3.11-venv libpython3.11-testsuite chromium)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

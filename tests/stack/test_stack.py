@@ -1,0 +1,86 @@
+"""The stack as a user gets it: Flower behind a password, workers on the pool asked for, nobody root,
+nothing published beyond loopback. Tests that change the stack (scale, pool) put it back before they end.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.stack.conftest import COMPOSE_FILES, Compose, Flower, run
+
+pytestmark = pytest.mark.stack
+
+PREFORK = "celery.concurrency.prefork:TaskPool"
+
+
+def test_flower_refuses_requests_without_credentials(flower: Flower) -> None:
+    for path in ("/api/workers", "/workers"):
+        status, _ = flower.get(path, auth=False)
+        assert status == 401, f"{path} answered {status} without credentials"
+
+
+def test_flower_answers_with_credentials(flower: Flower) -> None:
+    for path in ("/api/workers", "/workers"):
+        status, _ = flower.get(path)
+        assert status == 200, f"{path} answered {status} with credentials"
+
+
+def test_flower_reports_the_worker_on_prefork_by_default(stack: Compose, flower: Flower) -> None:
+    flower.wait_for_pool(stack.worker_name("prefork"), "prefork", timeout=30)
+
+
+@pytest.mark.parametrize("service", ["worker", "flower", "redis"])
+def test_containers_do_not_run_as_root(stack: Compose, service: str) -> None:
+    uid = stack("exec", "-T", service, "id", "-u").strip()
+    assert uid.isdigit() and uid != "0", f"{service} runs as uid {uid}"
+
+
+def published_ports(config: dict[str, object]) -> list[tuple[str, dict[str, object]]]:
+    services = config["services"]
+    assert isinstance(services, dict)
+    return [(name, port) for name, svc in services.items() for port in svc.get("ports", [])]
+
+
+def test_compose_publishes_ports_on_loopback_only(stack: Compose) -> None:
+    """The user's file with every profile, and the test override: nothing listens beyond 127.0.0.1."""
+    profiles = run(stack.argv("config", "--profiles", files=COMPOSE_FILES[:1]), env=stack.env()).split()
+    for files in (COMPOSE_FILES[:1], COMPOSE_FILES):
+        ports = published_ports(stack.config(*profiles, files=files))
+        assert ports, "expected Redis and Flower to be published"
+        wrong = [(name, port) for name, port in ports if port.get("host_ip") != "127.0.0.1"]
+        assert not wrong, f"published beyond loopback: {wrong}"
+
+
+def test_running_containers_bind_loopback_only(stack: Compose) -> None:
+    ids = stack("ps", "-q").split()
+    inspected = json.loads(run(["docker", "inspect", *ids]))
+    bindings = [
+        (c["Name"], b["HostIp"]) for c in inspected
+        for port_bindings in (c["HostConfig"]["PortBindings"] or {}).values() for b in port_bindings
+    ]
+    assert bindings and all(ip == "127.0.0.1" for _, ip in bindings), bindings
+
+
+def test_workers_scale_to_three_and_back(stack: Compose, flower: Flower) -> None:
+    try:
+        stack("up", "-d", "--wait", "--scale", "worker=3", "worker")
+        ids = stack("ps", "-q", "worker").split()
+        assert len(ids) == 3
+        for cid in ids:
+            flower.wait_for_pool(f"prefork@{cid[:12]}", "prefork", timeout=30)
+    finally:
+        stack("up", "-d", "--wait", "--scale", "worker=1", "worker")
+    assert len(stack("ps", "-q", "worker").split()) == 1
+
+
+def test_switching_worker_pool_to_gevent_restarts_the_worker(stack: Compose, flower: Flower) -> None:
+    before = stack.container_id("worker")
+    try:
+        stack("up", "-d", "--wait", "worker", WORKER_POOL="gevent")
+        assert stack.container_id("worker") != before, "the worker was not recreated"
+        flower.wait_for_pool(stack.worker_name("gevent"), "gevent", timeout=60)
+    finally:
+        stack("up", "-d", "--wait", "worker")
+    flower.wait_for_pool(stack.worker_name("prefork"), "prefork", timeout=60)

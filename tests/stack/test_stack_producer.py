@@ -1,0 +1,62 @@
+"""The host's CeleryExecutor against the containerised workers, through the published Redis port, and the
+stack's own producer service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import wait
+
+import pytest
+from pytest_docker.plugin import Services
+
+from producer import CeleryExecutor
+from producer.cluster import capacity, workers
+from producer.demo import wait_running
+from producer.errors import RemoteTraceback
+from producer.gates import new_gate_name, open_gate, record_count
+from tests.stack.conftest import ENV_FILE, Compose, parse_env
+from worker import tasks
+from worker.errors import DemoError
+
+pytestmark = pytest.mark.stack
+
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def executor(stack: Compose, docker_services: Services, docker_ip: str) -> Iterator[CeleryExecutor]:
+    password = parse_env(ENV_FILE.read_text())["REDIS_PASSWORD"]
+    port = docker_services.port_for("redis", 6379)
+    with CeleryExecutor(redis_url=f"redis://:{password}@{docker_ip}:{port}/0") as created:
+        yield created
+
+
+def test_host_executor_gets_results_from_the_containers(executor: CeleryExecutor) -> None:
+    assert list(executor.map(pow, [2, 2, 2], [5, 6, 7], timeout=TIMEOUT)) == [32, 64, 128]
+    future = executor.submit(tasks.whoami)
+    assert future.result(TIMEOUT)["pool"] == "prefork"
+
+
+def test_failures_arrive_with_the_container_traceback(executor: CeleryExecutor) -> None:
+    error = executor.submit(tasks.fail_custom, "from a container").exception(TIMEOUT)
+    assert isinstance(error, DemoError) and str(error) == "from a container"
+    assert isinstance(error.__cause__, RemoteTraceback)
+    assert "/opt/venv/" in str(error.__cause__)  # the worker's own file paths, inside the image
+
+
+def test_cancel_is_exact_against_the_containers(executor: CeleryExecutor) -> None:
+    slots = capacity(workers(executor.celery_app), executor.settings.queue)
+    gate, witness = new_gate_name(), f"stack-{uuid.uuid4().hex}"
+    blockers = [executor.submit(tasks.gate, gate, TIMEOUT) for _ in range(slots)]
+    wait_running(blockers)
+    queued = executor.submit(tasks.record, witness)
+    assert queued.cancel() is True
+    open_gate(executor.redis, gate, slots)
+    wait(blockers, timeout=TIMEOUT)
+    assert record_count(executor.redis, witness) == 0
+
+
+def test_the_stack_producer_runs_its_demo(stack: Compose) -> None:
+    output = stack("run", "--rm", "producer")
+    assert "demo: all checks passed" in output
