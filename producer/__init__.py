@@ -1,6 +1,13 @@
 """A ``concurrent.futures`` Executor over Celery whose futures tell the truth."""
 
-from producer.errors import RemoteError, SendError, TaskInterruptedError, UnknownTaskError, WorkerGoneError
+from producer.errors import (
+    RedisUnavailableError,
+    RemoteError,
+    SendError,
+    TaskInterruptedError,
+    UnknownTaskError,
+    WorkerGoneError,
+)
 from producer.executor import CeleryExecutor
 from producer.future import CeleryFuture
 from worker.pools import Interrupt
@@ -9,6 +16,7 @@ __all__ = [
     "CeleryExecutor",
     "CeleryFuture",
     "Interrupt",
+    "RedisUnavailableError",
     "RemoteError",
     "SendError",
     "TaskInterruptedError",

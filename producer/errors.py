@@ -18,6 +18,7 @@ from worker.errors import DemoError, NotAllowedError, TaskInterruptedError
 __all__ = [
     "DemoError",
     "NotAllowedError",
+    "RedisUnavailableError",
     "RemoteError",
     "RemoteTraceback",
     "SendError",
@@ -54,6 +55,10 @@ class UnknownTaskError(LookupError):
 
 class SendError(ConnectionError):
     """The task could not be handed to the broker; it was not run and will not run."""
+
+
+class RedisUnavailableError(ConnectionError):
+    """Redis stayed unreachable past the executor's outage limit, so the task's outcome cannot be known."""
 
 
 class WorkerGoneError(RuntimeError):

@@ -75,7 +75,8 @@ class CeleryExecutor(Executor):
         self._redis = redis_of(self._app)
         self._calls = CallBuilder(self.settings.allowlist, our_task_names())
         self._sender = TaskSender(self._app, self.settings.queue)
-        self._router = StateRouter(self._outstanding.get, self._snapshot, self._redis, self._app.backend)
+        self._router = StateRouter(self._outstanding.get, self._snapshot, self._redis, self._app.backend,
+                                   outage_limit=self.settings.outage_limit_seconds, abandon_all=self._abandon_all)
         self._listener = self._start_listener()
         _live_executors.add(self)
 
@@ -221,6 +222,14 @@ class CeleryExecutor(Executor):
         for future in futures:
             error = SendError(f"could not send task {future.task_id} to Redis at {address}: {cause}")
             error.__cause__ = cause
+            future.resolve(exception=error)
+
+    def _abandon_all(self, error: BaseException) -> None:
+        """End every outstanding future with ``error`` (unsent ones are dropped, never to be sent)."""
+        with self._queue_lock:
+            self._unsent.clear()
+            outstanding = list(self._outstanding.values())
+        for future in outstanding:
             future.resolve(exception=error)
 
     def _on_future_done(self, future: Any) -> None:  # Future[Any] in the stdlib's callback signature

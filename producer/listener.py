@@ -22,6 +22,7 @@ future waiting for ever. The same loop, when idle, lets the executor check runni
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -46,6 +47,9 @@ class StateHandler(Protocol):
 
     def on_idle(self) -> None:
         """Called at least every ``tick_seconds``: time for the liveness watchdog."""
+
+    def on_outage(self, seconds: float) -> None:
+        """Redis has been unreachable for ``seconds``; called after each failed reconnect."""
 
 
 class ResultListener:
@@ -97,7 +101,7 @@ class ResultListener:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        attempt = 0
+        attempt, outage_started = 0, 0.0
         while not self._stopping.is_set():
             try:
                 with self._subscribe() as pubsub:
@@ -109,9 +113,12 @@ class ResultListener:
                     self._pump(pubsub)
             except redis.RedisError as exc:
                 attempt += 1
+                outage_started = outage_started if attempt > 1 else time.monotonic()
                 self._last_error = str(exc)
                 delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2**attempt)
                 logger.warning("result listener lost Redis (%s); reconnecting in %.1fs", exc, delay)
+                if self._subscribed.is_set():
+                    self._guarded(functools.partial(self._handler.on_outage, time.monotonic() - outage_started))
                 self._stopping.wait(delay)
         self._client.close()
 

@@ -11,6 +11,7 @@ from worker.allowlist import Allowlist
 from worker.settings import parse_non_negative, parse_redis_url
 
 DEFAULT_WATCHDOG_SECONDS = 5.0
+DEFAULT_OUTAGE_LIMIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class ProducerSettings:
     result_ttl: int
     watchdog_seconds: float = DEFAULT_WATCHDOG_SECONDS
     """How often running tasks' workers are checked for a heartbeat (a liveness probe, not result polling)."""
+    outage_limit_seconds: float = DEFAULT_OUTAGE_LIMIT_SECONDS
+    """How long Redis may stay unreachable before outstanding futures fail with RedisUnavailableError."""
 
     @classmethod
     def from_env(

@@ -18,7 +18,7 @@ from typing import Any
 
 from celery import states
 
-from producer.errors import TaskInterruptedError, WorkerGoneError, rebuild_exception
+from producer.errors import RedisUnavailableError, TaskInterruptedError, WorkerGoneError, rebuild_exception
 from producer.future import CeleryFuture
 from worker.heartbeat import alive_key
 
@@ -29,9 +29,12 @@ MGET_CHUNK = 1000
 
 class StateRouter:
     def __init__(self, lookup: Callable[[str], CeleryFuture | None], snapshot: Callable[[], list[CeleryFuture]],
-                 redis_client: Any, backend: Any) -> None:
+                 redis_client: Any, backend: Any, *, outage_limit: float,
+                 abandon_all: Callable[[BaseException], None]) -> None:
         self._lookup = lookup
         self._snapshot = snapshot
+        self._outage_limit = outage_limit
+        self._abandon_all = abandon_all
         self._redis = redis_client
         self._backend = backend
         self._handlers: dict[str, Callable[[CeleryFuture, dict[str, Any]], None]] = {
@@ -70,6 +73,13 @@ class StateRouter:
                 self.on_state(future.task_id, meta)  # it finished; the message just has not arrived
             else:
                 future.resolve(exception=WorkerGoneError(worker_gone_message(future)))
+
+    def on_outage(self, seconds: float) -> None:
+        """Redis gone for longer than the limit: end every outstanding future with the reason, not silence."""
+        if seconds >= self._outage_limit:
+            self._abandon_all(RedisUnavailableError(
+                f"Redis has been unreachable for {seconds:.0f}s (limit {self._outage_limit:.0f}s); "
+                "the task's outcome is unknown"))
 
     def _stored_meta(self, futures: list[CeleryFuture]) -> list[dict[str, Any] | None]:
         if not futures:

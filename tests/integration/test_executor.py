@@ -352,3 +352,25 @@ def test_a_killed_prefork_child_is_worker_lost(redis_server: RedisServer, worker
 
 def test_future_is_a_stdlib_future(executor: CeleryExecutor) -> None:
     assert isinstance(executor.submit(tasks.noop), Future)
+
+
+def test_redis_going_away_ends_futures_with_a_reason(tmp_path: Any) -> None:
+    """A Redis of its own, killed under a queued task: the future fails with the reason, it never hangs;
+    a submit while Redis is gone fails its future with SendError."""
+    from producer import RedisUnavailableError, SendError
+    from producer.settings import ProducerSettings
+    from worker.allowlist import Allowlist
+
+    own = RedisServer.start(tmp_path)
+    settings = ProducerSettings(own.url(), "nobody", Allowlist.parse(None), 60, watchdog_seconds=0.2,
+                                outage_limit_seconds=1.0)
+    created = CeleryExecutor(settings=settings)
+    try:
+        queued = created.submit(tasks.noop)
+        own.stop()
+        assert isinstance(queued.exception(TIMEOUT), RedisUnavailableError)
+        late = created.submit(tasks.noop)
+        assert isinstance(late.exception(TIMEOUT), (SendError, RedisUnavailableError))
+    finally:
+        created.shutdown(wait=True)
+    assert not [t for t in threading.enumerate() if created.executor_id in t.name]
