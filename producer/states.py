@@ -20,6 +20,7 @@ from celery import states
 
 from producer.errors import RedisUnavailableError, TaskInterruptedError, WorkerGoneError, rebuild_exception
 from producer.future import CeleryFuture
+from worker import constants as c
 from worker.heartbeat import alive_key
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class StateRouter:
         self._backend = backend
         self._handlers: dict[str, Callable[[CeleryFuture, dict[str, Any]], None]] = {
             states.STARTED: self._started,
-            "PROGRESS": self._progress,
+            c.STATE_PROGRESS: self._progress,
             states.SUCCESS: self._success,
             states.FAILURE: self._failure,
             states.REVOKED: self._revoked,
