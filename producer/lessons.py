@@ -1,26 +1,9 @@
-"""The lessons (issue 6), by name: each one explains, runs on the workers, and shows what happened, measured.
-
-Every lesson is a plain function ``(session) -> bool`` on the public Executor API, so it runs the same from
-the CLI (``producer lesson NAME``) or from Python::
-
-    from producer.lessons import LESSONS
-    from producer.render import Terminal
-    from producer.session import Session
-
-    session = Session(Terminal(), redis_url="redis://:secret@127.0.0.1:6379/0", quick=True)
-    try:
-        ok = LESSONS["futures"](session)
-    finally:
-        session.close(cancel=True)
-"""
+"""Lessons (issue 6): placeholder until the lessons land; not committed."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from producer.lesson_futures import run_futures
 from producer.session import Session
 
-LESSONS: dict[str, Callable[[Session], bool]] = {
-    "futures": run_futures,
-}
+LESSONS: dict[str, Callable[[Session], bool]] = {}
