@@ -59,7 +59,7 @@ class ResultListener:
                  decode: Callable[[bytes], Any], wake: Callable[[str], object], tick_seconds: float) -> None:
         """Listen to ``<key_prefix><task_prefix>*`` (the backend's channels for our task ids)."""
         self._client = redis.Redis.from_url(redis_url, health_check_interval=15, socket_keepalive=True,
-                                            socket_connect_timeout=5)
+                                            socket_connect_timeout=5, client_name=self.client_name(task_prefix))
         self._key_prefix = key_prefix
         self._channel_prefix = key_prefix + task_prefix
         self._handler = handler
@@ -69,8 +69,13 @@ class ResultListener:
         self._stopping = threading.Event()
         self._subscribed = threading.Event()
         self._last_error: str | None = None
-        self._thread = threading.Thread(target=self._run, name=f"listener-{task_prefix.rstrip('-')}",
+        self._thread = threading.Thread(target=self._run, name=self.client_name(task_prefix),
                                         daemon=True)
+
+    @staticmethod
+    def client_name(task_prefix: str) -> str:
+        """The name ``CLIENT LIST`` shows for this listener's connection: which producer it is."""
+        return f"listener-{task_prefix.rstrip('-')}"
 
     def start(self, timeout: float) -> None:
         """Start the thread and return once the subscription is live; raise ConnectionError if it is not."""

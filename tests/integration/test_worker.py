@@ -192,3 +192,12 @@ def test_heartbeat_keeps_beating_while_a_gevent_task_blocks_the_loop(
         states = started + collect_states(pubsub)
     assert [s["status"] for s in states] == ["STARTED", "SUCCESS"]
     worker.stop()
+
+
+def test_worker_answers_pings_after_its_pubsub_connection_is_killed(
+    celery_client: Celery, pool_worker: WorkerProcess, redis_client: redis.Redis
+) -> None:
+    """A Redis restart drops every pub/sub client; Celery's gevent pidbox alone never came back."""
+    redis_client.client_kill_filter(_type="pubsub")
+    wait_until(lambda: bool(celery_client.control.ping(destination=[pool_worker.name], timeout=0.5)), 30,
+               f"{pool_worker.name} to answer pings again")
