@@ -17,7 +17,6 @@ from typing import Any
 from celery import Task
 from kombu.utils.json import dumps
 
-import worker.tasks  # noqa: F401  (registers our tasks, so names and task objects can be checked)
 from producer.errors import UnknownTaskError
 from worker.allowlist import Allowlist
 from worker.app import app as worker_app
@@ -40,7 +39,11 @@ class TaskCall:
 
 
 def our_task_names() -> frozenset[str]:
-    """Names of the tasks that take part in the start/cancel claim; only these can be cancelled exactly."""
+    """Names of the tasks that take part in the start/cancel claim; only these can be cancelled exactly.
+
+    The task modules are the app's own ``imports`` list, loaded the way a worker loads them.
+    """
+    worker_app.loader.import_default_modules()
     return frozenset(name for name, task in worker_app.tasks.items() if isinstance(task, ClaimedTask))
 
 

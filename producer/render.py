@@ -33,7 +33,9 @@ class Terminal:
     def __init__(self, *, json_output: bool = False, progress: ProgressMode = "rich") -> None:
         self.json_output = json_output
         self.progress_mode = progress
-        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        # Piped output (logs, tests, `docker compose run` without a tty) gets room for the wide tables.
+        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False,
+                           width=None if sys.stdout.isatty() else 120)
         self.err = Console(file=sys.stderr, highlight=False)
         self.document: dict[str, Any] = {}
 

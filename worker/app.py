@@ -16,13 +16,14 @@ from celery.backends.redis import RedisBackend
 
 from worker import constants as c
 from worker import wire  # noqa: F401  (registers the tuple type with kombu's JSON before any message)
+from worker.pools import DEFAULT_POOL, POOLS
 from worker.settings import parse_non_negative
 
 if TYPE_CHECKING:
     from redis import Redis
 
 
-def celery_config(redis_url: str, result_ttl: int, default_queue: str) -> dict[str, Any]:
+def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green: bool = False) -> dict[str, Any]:
     """Celery settings, each with the reason we need it."""
     return {
         # Redis is both the broker and the result backend: one service to run, and the producer's
@@ -48,9 +49,12 @@ def celery_config(redis_url: str, result_ttl: int, default_queue: str) -> dict[s
         "result_expires": result_ttl,
         # A worker takes a task from Redis only when a pool slot is free (prefetch 1, and no reservation
         # beyond the pool's size): queued tasks stay in Redis where any free worker can take them and
-        # where LLEN shows them, instead of waiting hidden in a busy worker's memory.
+        # where LLEN shows them, instead of waiting hidden in a busy worker's memory. (Cancellation is exact
+        # either way: it is decided by the claim, wherever the message sits.) Not on gevent: its worker loop
+        # only notices a freed slot at the next 2 s poll, so a full gevent worker started each next task
+        # ~1.9 s late (measured); there the pool's own spawn blocks when full, which holds back at most one.
         "worker_prefetch_multiplier": 1,
-        "worker_disable_prefetch": True,
+        "worker_disable_prefetch": not green,
         # At most once, like a local future: a task is acknowledged when it starts, so a worker that dies
         # mid-task does not make it run twice; Celery records WorkerLostError for a killed child.
         "task_acks_late": False,
@@ -58,18 +62,19 @@ def celery_config(redis_url: str, result_ttl: int, default_queue: str) -> dict[s
         "broker_connection_retry_on_startup": True,
         # Only affects acks_late tasks (we have none); set explicitly to silence Celery's pending change.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "imports": ["worker.tasks", "worker.heartbeat"],
+        "imports": ["worker.tasks", "worker.lesson_tasks", "worker.heartbeat"],
         "task_default_queue": default_queue,
         "worker_hijack_root_logger": True,
     }
 
 
 def create_app(
-    redis_url: str, result_ttl: int = c.DEFAULT_RESULT_TTL, default_queue: str = c.DEFAULT_QUEUE
+    redis_url: str, result_ttl: int = c.DEFAULT_RESULT_TTL, default_queue: str = c.DEFAULT_QUEUE, *,
+    green: bool = False,
 ) -> Celery:
     """A Celery app on ``redis_url``; each producer (executor) builds its own, workers use :data:`app`."""
     celery_app = Celery("worker", set_as_current=False)
-    celery_app.config_from_object(celery_config(redis_url, result_ttl, default_queue))
+    celery_app.config_from_object(celery_config(redis_url, result_ttl, default_queue, green=green))
     return celery_app
 
 
@@ -93,6 +98,7 @@ def app_from_env(env: Mapping[str, str]) -> Celery:
         env.get(c.ENV_REDIS_URL, c.DEFAULT_REDIS_URL),
         parse_non_negative(env.get(c.ENV_RESULT_TTL, str(c.DEFAULT_RESULT_TTL)), c.ENV_RESULT_TTL),
         env.get(c.ENV_QUEUES, c.DEFAULT_QUEUE).split(",")[0].strip() or c.DEFAULT_QUEUE,
+        green=POOLS.get(env.get(c.ENV_POOL, DEFAULT_POOL), POOLS[DEFAULT_POOL]).is_green,
     )
 
 
