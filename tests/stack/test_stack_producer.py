@@ -3,6 +3,7 @@ stack's own producer service."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import wait
@@ -60,3 +61,9 @@ def test_cancel_is_exact_against_the_containers(executor: CeleryExecutor) -> Non
 def test_the_stack_producer_runs_its_demo(stack: Compose) -> None:
     output = stack("run", "--rm", "producer")
     assert "demo: all checks passed" in output
+
+
+def test_any_producer_command_runs_in_the_stack(stack: Compose) -> None:
+    output = stack("run", "--rm", "-T", "producer", "--queue", "celery", "--json", "lesson", "futures", "--quick")
+    document = json.loads(output)
+    assert document["ok"] is True
