@@ -76,6 +76,8 @@ def function_target(fn: Callable[..., Any]) -> str:
     module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
     if not module or not qualname or "<" in qualname:
         raise TypeError(f"{fn!r} cannot be sent: only module-level functions can be called by name on a worker")
+    if any(part.startswith("_") for part in qualname.split(".")):
+        raise TypeError(f"{module}.{qualname} is private: only public functions can be called on a worker")
     if inspect.ismethod(fn) and not inspect.isclass(fn.__self__):
         raise TypeError(f"{fn!r} is a bound method of an object that lives here; send a module-level function")
     found: Any = sys.modules.get(module)
@@ -103,6 +105,8 @@ class CallBuilder:
         raise TypeError(f"fn must be a task, a task name or a function, not {type(fn).__name__}")
 
     def task_call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskCall:
+        if name == RUNNER_TASK:
+            raise TypeError(f"submit the function itself, not {RUNNER_TASK}: the runner is used for you")
         if name not in self.task_names:
             known = ", ".join(sorted(self.task_names))
             raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")

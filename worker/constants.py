@@ -46,7 +46,6 @@ DEFAULT_ALLOWLIST: Final = (
     "builtins.sorted",
     "builtins.str",
     "math.*",
-    "operator.*",
     "time.sleep",
     "worker.functions.*",
 )

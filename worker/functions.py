@@ -32,3 +32,8 @@ def parse_json(text: str) -> object:
     """``json.loads``: its JSONDecodeError cannot be rebuilt from the message alone, so it arrives as
     ``RemoteError`` naming the type (the producer never guesses a constructor)."""
     return json.loads(text)
+
+
+def unique(items: list[object]) -> set[object]:
+    """A set, which JSON cannot carry: the runner fails it with a TypeError that says so."""
+    return set(items)

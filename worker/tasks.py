@@ -6,9 +6,9 @@ Every task uses :class:`~worker.base_task.ClaimedTask`, so ``cancel()`` is exact
 from __future__ import annotations
 
 import builtins
-import importlib
+import os
 import time
-from functools import cache, reduce
+from functools import cache
 from typing import Any
 
 from celery import Task
@@ -21,6 +21,7 @@ from worker.app import app, redis_of
 from worker.base_task import ClaimedTask, checkpoint
 from worker.errors import DemoError
 from worker.identity import execution_context, original_sleep, patch_report
+from worker.runner import resolve_allowed
 from worker.wire import tag_tuples
 
 
@@ -120,27 +121,13 @@ def whoami(self: Task) -> dict[str, Any]:  # type: ignore[type-arg]
 
 @cache
 def worker_allowlist() -> Allowlist:
-    import os
-
     return Allowlist.parse(os.environ.get(c.ENV_ALLOWLIST))
-
-
-def resolve(target: str) -> Any:
-    """Import ``module:qualname`` and return the object; the caller has checked the allowlist."""
-    module_name, _, qualname = target.partition(":")
-    if not module_name or not qualname or "<" in qualname:
-        raise ValueError(f"{target!r} is not an importable function name (expected module:qualname)")
-    found = reduce(getattr, qualname.split("."), importlib.import_module(module_name))
-    if not callable(found):
-        raise TypeError(f"{target} is not callable")
-    return found
 
 
 @app.task(base=ClaimedTask, name="worker.tasks.call")
 def call(target: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """The generic runner: call the plain function ``module:qualname`` if the allowlist admits it."""
-    worker_allowlist().check(target.replace(":", "."))
-    result = tag_tuples(resolve(target)(*args, **kwargs))
+    result = tag_tuples(resolve_allowed(target, worker_allowlist())(*args, **kwargs))
     try:
         dumps(result)
     except TypeError:

@@ -96,8 +96,8 @@ def test_allowlist_admits_and_refuses(celery_client: Celery, pool_worker: Worker
 
 
 def test_runner_refuses_results_json_cannot_carry(celery_client: Celery, pool_worker: WorkerProcess) -> None:
-    with pytest.raises(TypeError, match="operator:attrgetter returned a attrgetter, which JSON cannot carry"):
-        run(celery_client, pool_worker, "call", "operator:attrgetter", ["x"], {})
+    with pytest.raises(TypeError, match=r"worker\.functions:unique returned a set, which JSON cannot carry"):
+        run(celery_client, pool_worker, "call", "worker.functions:unique", [[1, 1]], {})
 
 
 @pytest.mark.parametrize(("exc_type", "exc_class"), [("ValueError", ValueError), ("KeyError", KeyError),
@@ -201,3 +201,12 @@ def test_worker_answers_pings_after_its_pubsub_connection_is_killed(
     redis_client.client_kill_filter(_type="pubsub")
     wait_until(lambda: bool(celery_client.control.ping(destination=[pool_worker.name], timeout=0.5)), 30,
                f"{pool_worker.name} to answer pings again")
+
+
+def test_runner_cannot_be_walked_to_exec(celery_client: Celery, pool_worker: WorkerProcess, tmp_path: Any) -> None:
+    """The reviewer's exploit, over the wire: an admitted module's imports must not lead to exec."""
+    witness = tmp_path / "pwned"
+    code = f"open({str(witness)!r}, 'w').write('x')"
+    with pytest.raises(NotAllowedError, match=r"names builtins\.exec"):
+        run(celery_client, pool_worker, "call", "worker.functions:json.codecs.builtins.exec", [code], {})
+    assert not witness.exists()

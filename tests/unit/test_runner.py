@@ -1,0 +1,50 @@
+"""The generic runner's resolution refuses every way around the allowlist we know of."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from worker import functions
+from worker.allowlist import Allowlist, NotAllowedError
+from worker.runner import resolve_allowed
+
+DEFAULT = Allowlist.parse(None)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("builtins:pow", pow), ("math:sqrt", math.sqrt), ("worker.functions:spin", functions.spin),
+     ("time:sleep", __import__("time").sleep)],
+)
+def test_admitted_functions_resolve(target: str, expected: object) -> None:
+    assert resolve_allowed(target, DEFAULT) is expected
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("worker.functions:json.codecs.builtins.exec", "names builtins.exec, not a function defined there"),
+        ("worker.functions:json.loads", "names json.loads"),
+        ("worker.functions:__loader__.get_data", "is not the public name of a function"),
+        ("worker.functions:_private", "is not the public name"),
+        ("os:system", "os.system is not in the worker allowlist"),
+        ("builtins:eval", "builtins.eval is not in the worker allowlist"),
+        ("builtins:__import__", "is not the public name"),
+        ("math", "is not the public name"),
+        ("math:sqrt()", "is not the public name"),
+        ("math:pi", "names an object that is not a function"),
+    ],
+)
+def test_ways_around_the_allowlist_are_refused(target: str, reason: str) -> None:
+    with pytest.raises(NotAllowedError, match=reason.replace(".", r"\.").replace("(", r"\(").replace(")", r"\)")):
+        resolve_allowed(target, DEFAULT)
+
+
+def test_nothing_is_imported_before_the_allowlist_admits_it() -> None:
+    with pytest.raises(NotAllowedError, match="not in the worker allowlist"):
+        resolve_allowed("antigravity:fly", DEFAULT)
+    import sys
+
+    assert "antigravity" not in sys.modules

@@ -1,0 +1,53 @@
+"""From ``module:qualname`` to a function the generic runner may call, or a refusal that says why.
+
+The allowlist is a security boundary, so matching the *requested* string is not enough: attribute lookups
+can walk from an admitted module to anything it imports (``worker.functions:json.codecs.builtins.exec``).
+So a target is refused unless every part of its name is public, the allowlist admits it before anything is
+imported, and the object found is a function defined under exactly that name (its own ``__module__`` and
+``__qualname__``): nothing re-exported, nothing reached through another object.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from functools import reduce
+from typing import Any
+
+from worker.allowlist import Allowlist
+from worker.errors import NotAllowedError
+
+
+def canonical_name(obj: Any) -> str | None:
+    """``module.qualname`` as the object itself states it, or None if it does not."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if isinstance(module, str) and isinstance(qualname, str):
+        return f"{module}.{qualname}"
+    return None
+
+
+def split_target(target: str) -> tuple[str, list[str]]:
+    """``module:qualname`` into the module and the public attribute path, or NotAllowedError."""
+    module_name, _, qualname = target.partition(":")
+    parts = qualname.split(".")
+    names_ok = all(part.isidentifier() for part in module_name.split(".")) and all(
+        part.isidentifier() and not part.startswith("_") for part in parts
+    )
+    if not module_name or not qualname or not names_ok:
+        raise NotAllowedError(f"{target!r} is not the public name of a function (module:qualname)")
+    return module_name, parts
+
+
+def resolve_allowed(target: str, allowlist: Allowlist) -> Callable[..., Any]:
+    """The function ``target`` names, if the allowlist admits it and it really is defined under that name."""
+    module_name, parts = split_target(target)
+    requested = f"{module_name}.{'.'.join(parts)}"
+    allowlist.check(requested)
+    found = reduce(getattr, parts, importlib.import_module(module_name))
+    actual = canonical_name(found)
+    if actual != requested or not callable(found):
+        raise NotAllowedError(
+            f"{target} names {actual or 'an object that is not a function'}, not a function defined there; "
+            "only functions called by their own name can run"
+        )
+    return found
