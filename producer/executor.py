@@ -74,7 +74,7 @@ class CeleryExecutor(Executor):
         self._app = create_app(self.settings.redis_url, self.settings.result_ttl, self.settings.queue)
         self._redis = redis_of(self._app)
         self._calls = CallBuilder(self.settings.allowlist, our_task_names())
-        self._sender = TaskSender(self._app, self.settings.queue)
+        self._sender = TaskSender(self._app, self.settings.queue, self.settings.result_ttl)
         self._router = StateRouter(self._outstanding.get, self._snapshot, self._redis, self._app.backend,
                                    outage_limit=self.settings.outage_limit_seconds, abandon_all=self._abandon_all)
         self._listener = self._start_listener()

@@ -22,9 +22,12 @@ BATCH_COMMANDS = 1000
 
 
 class TaskSender:
-    def __init__(self, app: Celery, queue: str) -> None:
+    def __init__(self, app: Celery, queue: str, expires: int) -> None:
+        """``expires``: seconds a message may wait before workers drop it; the cancel claim lives as long, so a
+        cancelled task can never outlive its claim and run after all."""
         self._app = app
         self._queue = queue
+        self._expires = expires
 
     def send(self, items: Sequence[tuple[str, TaskCall]]) -> None:
         """Publish every ``(task_id, call)``; a batch is one pipeline. Raises if the broker refuses."""
@@ -37,6 +40,7 @@ class TaskSender:
                     call.args,
                     call.kwargs,
                     create_sent_event=True,
+                    expires=self._expires,
                     argsrepr=call.argsrepr,
                     kwargsrepr=call.kwargsrepr,
                 )

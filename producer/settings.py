@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from worker import constants as c
 from worker.allowlist import Allowlist
-from worker.settings import parse_non_negative, parse_redis_url
+from worker.settings import parse_redis_url, result_ttl_from
 
 DEFAULT_WATCHDOG_SECONDS = 5.0
 DEFAULT_OUTAGE_LIMIT_SECONDS = 60.0
@@ -38,5 +38,5 @@ class ProducerSettings:
             redis_url=url,
             queue=queue or source.get(c.ENV_PRODUCER_QUEUE, c.DEFAULT_QUEUE),
             allowlist=Allowlist.parse(source.get(c.ENV_ALLOWLIST)),
-            result_ttl=parse_non_negative(source.get(c.ENV_RESULT_TTL, str(c.DEFAULT_RESULT_TTL)), c.ENV_RESULT_TTL),
+            result_ttl=result_ttl_from(source),
         )

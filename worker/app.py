@@ -17,7 +17,7 @@ from celery.backends.redis import RedisBackend
 from worker import constants as c
 from worker import wire  # noqa: F401  (registers the tuple type with kombu's JSON before any message)
 from worker.pools import DEFAULT_POOL, POOLS
-from worker.settings import parse_non_negative
+from worker.settings import result_ttl_from
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -96,7 +96,7 @@ def app_from_env(env: Mapping[str, str]) -> Celery:
     """The app as configured by the environment (``python -m worker`` has validated and exported it)."""
     return create_app(
         env.get(c.ENV_REDIS_URL, c.DEFAULT_REDIS_URL),
-        parse_non_negative(env.get(c.ENV_RESULT_TTL, str(c.DEFAULT_RESULT_TTL)), c.ENV_RESULT_TTL),
+        result_ttl_from(env),
         env.get(c.ENV_QUEUES, c.DEFAULT_QUEUE).split(",")[0].strip() or c.DEFAULT_QUEUE,
         green=POOLS.get(env.get(c.ENV_POOL, DEFAULT_POOL), POOLS[DEFAULT_POOL]).is_green,
     )

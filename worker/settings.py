@@ -86,6 +86,18 @@ def parse_non_negative(raw: str | int, what: str) -> int:
     return value
 
 
+def parse_result_ttl(raw: str | int) -> int:
+    """Seconds ≥ 1: results, claims and message expiry all use it, and Redis refuses ``EX 0``."""
+    value = parse_non_negative(raw, c.ENV_RESULT_TTL)
+    if value < 1:
+        raise SettingsError(f"{c.ENV_RESULT_TTL} must be at least 1 second, got {raw!r}")
+    return value
+
+
+def result_ttl_from(env: Mapping[str, str]) -> int:
+    return parse_result_ttl(env.get(c.ENV_RESULT_TTL, str(c.DEFAULT_RESULT_TTL)))
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     """Everything a worker process needs to know, resolved once before Celery starts."""
@@ -136,5 +148,5 @@ class WorkerSettings:
             connect_attempts=parse_non_negative(
                 pick("connect_attempts", c.ENV_CONNECT_ATTEMPTS, "0"), "connect attempts"
             ),
-            result_ttl=parse_non_negative(source.get(c.ENV_RESULT_TTL, str(c.DEFAULT_RESULT_TTL)), c.ENV_RESULT_TTL),
+            result_ttl=result_ttl_from(source),
         )

@@ -376,3 +376,21 @@ def test_redis_going_away_ends_futures_with_a_reason(tmp_path: Any) -> None:
     finally:
         created.shutdown(wait=True)
     assert not [t for t in threading.enumerate() if created.executor_id in t.name]
+
+
+def test_a_cancelled_task_cannot_outlive_its_claim(redis_server: RedisServer, worker_factory: Any,
+                                                   redis_client: redis.Redis) -> None:
+    """Messages expire with the claim: a cancel that waited in Redis longer than the TTL still never runs."""
+    from producer.settings import ProducerSettings
+    from worker.allowlist import Allowlist
+    from worker.cancellation import claim_key
+
+    queue, witness = f"late-{uuid.uuid4().hex[:8]}", f"ttl-{uuid.uuid4().hex}"
+    settings = ProducerSettings(redis_server.url(), queue, Allowlist.parse(None), result_ttl=2)
+    with CeleryExecutor(settings=settings) as short_lived:
+        queued = short_lived.submit(tasks.record, witness)
+        assert queued.cancel() is True
+        wait_until(lambda: not redis_client.exists(claim_key(queued.task_id)), 10, "the claim to expire")
+        worker = worker_factory.start("threads", 2, queue=queue)
+        assert short_lived.submit(tasks.record, witness).result(TIMEOUT) == 1  # the cancelled one never ran
+    worker.stop()

@@ -110,3 +110,9 @@ def test_default_allowlist_has_no_dangerous_builtins() -> None:
     for name in ("builtins.eval", "builtins.exec", "builtins.open", "builtins.__import__", "os.system",
                  "subprocess.run", "builtins.getattr"):
         assert not allow.admits(name), name
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", "soon"])
+def test_result_ttl_must_be_at_least_a_second(bad: str) -> None:
+    with pytest.raises(SettingsError, match="RESULT_TTL_SECONDS"):
+        WorkerSettings.from_env({"RESULT_TTL_SECONDS": bad})
