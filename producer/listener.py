@@ -58,8 +58,9 @@ class ResultListener:
     def __init__(self, redis_url: str, *, key_prefix: str, task_prefix: str, handler: StateHandler,
                  decode: Callable[[bytes], Any], wake: Callable[[str], object], tick_seconds: float) -> None:
         """Listen to ``<key_prefix><task_prefix>*`` (the backend's channels for our task ids)."""
-        self._client = redis.Redis.from_url(redis_url, health_check_interval=15, socket_keepalive=True,
-                                            socket_connect_timeout=5, client_name=self.client_name(task_prefix))
+        self._client = redis.Redis.from_url(redis_url, socket_keepalive=True, socket_connect_timeout=5,
+                                            socket_timeout=max(10.0, 2 * tick_seconds),
+                                            client_name=self.client_name(task_prefix))
         self._key_prefix = key_prefix
         self._channel_prefix = key_prefix + task_prefix
         self._handler = handler
@@ -69,6 +70,8 @@ class ResultListener:
         self._stopping = threading.Event()
         self._subscribed = threading.Event()
         self._last_error: str | None = None
+        self._failures = 0  # consecutive failed connections; the outage started with the first
+        self._outage_started = 0.0
         self._thread = threading.Thread(target=self._run, name=self.client_name(task_prefix),
                                         daemon=True)
 
@@ -106,26 +109,32 @@ class ResultListener:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        attempt, outage_started = 0, 0.0
         while not self._stopping.is_set():
             try:
-                with self._subscribe() as pubsub:
-                    if self._subscribed.is_set():
-                        logger.warning("result listener re-subscribed; fetching states it may have missed")
-                        self._handler.on_resubscribed()
-                    self._subscribed.set()
-                    attempt = 0
-                    self._pump(pubsub)
-            except redis.RedisError as exc:
-                attempt += 1
-                outage_started = outage_started if attempt > 1 else time.monotonic()
+                self._listen_once()
+            except Exception as exc:  # any failure means: reconnect; this thread must never die silently
+                self._failures += 1
+                if self._failures == 1:
+                    self._outage_started = time.monotonic()
                 self._last_error = str(exc)
-                delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2**attempt)
-                logger.warning("result listener lost Redis (%s); reconnecting in %.1fs", exc, delay)
+                delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2**self._failures)
+                level = logging.WARNING if isinstance(exc, redis.RedisError) else logging.ERROR
+                logger.log(level, "result listener lost Redis (%s); reconnecting in %.1fs", exc, delay,
+                           exc_info=not isinstance(exc, redis.RedisError))
                 if self._subscribed.is_set():
-                    self._guarded(functools.partial(self._handler.on_outage, time.monotonic() - outage_started))
+                    self._guarded(functools.partial(self._handler.on_outage, time.monotonic() - self._outage_started))
                 self._stopping.wait(delay)
         self._client.close()
+
+    def _listen_once(self) -> None:
+        """Subscribe (catching up on what a reconnect may have missed), then deliver until stopped or broken."""
+        with self._subscribe() as pubsub:
+            if self._subscribed.is_set():
+                logger.warning("result listener re-subscribed; fetching states it may have missed")
+                self._guarded(self._handler.on_resubscribed)
+            self._subscribed.set()
+            self._failures = 0
+            self._pump(pubsub)
 
     def _subscribe(self) -> PubSub:
         pubsub: PubSub = self._client.pubsub()  # type: ignore[no-untyped-call]
@@ -139,14 +148,26 @@ class ResultListener:
         raise redis.ConnectionError("no confirmation of the result subscription")
 
     def _pump(self, pubsub: PubSub) -> None:
-        next_tick = time.monotonic() + self._tick_seconds
+        """Deliver messages; every tick run the idle hook, and make sure Redis still answers.
+
+        A Redis that hangs (rather than refusing) would leave a quiet subscription quiet for ever, so a
+        silent tick sends PING, and two silent ticks in a row count as a lost connection.
+        """
+        next_tick = heard = time.monotonic()
         while not self._stopping.is_set():
             message = pubsub.get_message(timeout=self._tick_seconds)
-            if message is not None and message["type"] == "pmessage":
-                self._dispatch(message["channel"], message["data"])
-            if time.monotonic() >= next_tick:
+            now = time.monotonic()
+            if message is not None:
+                heard = now
+                if message["type"] == "pmessage":
+                    self._dispatch(message["channel"], message["data"])
+            if now >= next_tick:
                 self._guarded(self._handler.on_idle)
-                next_tick = time.monotonic() + self._tick_seconds
+                next_tick = now + self._tick_seconds
+                if now - heard > 2 * self._tick_seconds:
+                    raise redis.ConnectionError(f"Redis did not answer for {now - heard:.0f}s")
+                if now - heard >= self._tick_seconds:
+                    pubsub.ping()
 
     def _dispatch(self, channel: bytes, data: bytes) -> None:
         task_id = channel.decode()[len(self._key_prefix):]

@@ -29,13 +29,16 @@ MGET_CHUNK = 1000
 
 
 class StateRouter:
-    def __init__(self, lookup: Callable[[str], CeleryFuture | None], snapshot: Callable[[], list[CeleryFuture]],
+    def __init__(self, lookup: Callable[[str], CeleryFuture | None],
+                 snapshot: Callable[[], Callable[[], list[CeleryFuture]] | None],
                  redis_client: Any, backend: Any, *, outage_limit: float,
-                 abandon_all: Callable[[BaseException], None]) -> None:
+                 abandon_all: Callable[[], Callable[[BaseException], None] | None]) -> None:
+        """``snapshot`` and ``abandon_all`` are weak references to the executor's methods (``WeakMethod``):
+        this router lives on the listener thread and must not keep a dropped executor alive."""
         self._lookup = lookup
-        self._snapshot = snapshot
+        self._snapshot_ref = snapshot
         self._outage_limit = outage_limit
-        self._abandon_all = abandon_all
+        self._abandon_all_ref = abandon_all
         self._redis = redis_client
         self._backend = backend
         self._handlers: dict[str, Callable[[CeleryFuture, dict[str, Any]], None]] = {
@@ -46,8 +49,15 @@ class StateRouter:
             states.REVOKED: self._revoked,
         }
 
-    def on_state(self, task_id: str, meta: dict[str, Any]) -> None:
+    def _snapshot(self) -> list[CeleryFuture]:
+        method = self._snapshot_ref()
+        return method() if method is not None else []
+
+    def on_state(self, task_id: str, meta: Any) -> None:
         future = self._lookup(task_id)
+        if not isinstance(meta, dict):
+            logger.warning("ignoring a state message for %s that is not a mapping: %r", task_id, meta)
+            return
         handler = self._handlers.get(str(meta.get("status")))
         if future is not None and handler is not None:
             handler(future, meta)
@@ -59,7 +69,14 @@ class StateRouter:
             chunk = futures[start:start + MGET_CHUNK]
             for future, meta in zip(chunk, self._stored_meta(chunk), strict=True):
                 if meta is not None:
-                    self.on_state(future.task_id, meta)
+                    self._apply_guarded(future.task_id, meta)
+
+    def _apply_guarded(self, task_id: str, meta: Any) -> None:
+        """One unreadable stored state must not stop the others from being applied."""
+        try:
+            self.on_state(task_id, meta)
+        except Exception:
+            logger.exception("could not apply the stored state of %s", task_id)
 
     def on_idle(self) -> None:
         """Fail running futures whose worker stopped beating (``worker/heartbeat.py``), unless they finished."""
@@ -77,8 +94,9 @@ class StateRouter:
 
     def on_outage(self, seconds: float) -> None:
         """Redis gone for longer than the limit: end every outstanding future with the reason, not silence."""
-        if seconds >= self._outage_limit:
-            self._abandon_all(RedisUnavailableError(
+        abandon_all = self._abandon_all_ref()
+        if seconds >= self._outage_limit and abandon_all is not None:
+            abandon_all(RedisUnavailableError(
                 f"Redis has been unreachable for {seconds:.0f}s (limit {self._outage_limit:.0f}s); "
                 "the task's outcome is unknown"))
 
@@ -86,7 +104,17 @@ class StateRouter:
         if not futures:
             return []
         raw = self._redis.mget([self._backend.get_key_for_task(f.task_id) for f in futures])
-        return [self._backend.decode(value) if value else None for value in raw]
+        return [self._decode_or_none(value) for value in raw]
+
+    def _decode_or_none(self, value: bytes | None) -> dict[str, Any] | None:
+        if not value:
+            return None
+        try:
+            meta = self._backend.decode(value)
+        except Exception:
+            logger.exception("unreadable stored state: %r", value[:200])
+            return None
+        return meta if isinstance(meta, dict) else None
 
     @staticmethod
     def _started(future: CeleryFuture, meta: dict[str, Any]) -> None:
