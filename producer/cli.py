@@ -16,6 +16,7 @@ import click
 from producer.render import PROGRESS_MODES, ProgressMode, Terminal
 from producer.session import Session
 from worker import constants as c
+from worker.settings import SettingsError, parse_redis_url
 
 LESSON_NAMES = ("futures", "pools", "gevent", "asyncio", "thread-safety", "cancel")
 
@@ -30,7 +31,7 @@ class Connection:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--redis-url", envvar=c.ENV_REDIS_URL,
+@click.option("--redis-url", envvar=c.ENV_REDIS_URL, callback=lambda ctx, param, value: checked_url(value),
               help=f"Broker and backend URL with password [env {c.ENV_REDIS_URL}].")
 @click.option("--queue", envvar=c.ENV_PRODUCER_QUEUE,
               help=f"Queue to send tasks to [env {c.ENV_PRODUCER_QUEUE}; default celery].")
@@ -40,6 +41,16 @@ def main(ctx: click.Context, redis_url: str | None, queue: str | None, json_outp
     """Run lessons, benchmarks and a demo on Celery workers through CeleryExecutor."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = Connection(redis_url, queue, json_output)
+
+
+def checked_url(value: str | None) -> str | None:
+    """Refuse a malformed Redis URL as bad usage (exit 2), before anything connects."""
+    if value is not None:
+        try:
+            parse_redis_url(value)
+        except SettingsError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def progress_option(default: ProgressMode = "rich") -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -90,6 +101,9 @@ def run_scenario(conn: Connection, scenario: Scenario, *, progress: ProgressMode
         session.terminal.status("interrupted: cancelling the tasks that have not started")
         session.close(cancel=True)
         sys.exit(130)
+    except SettingsError as exc:  # a bad environment variable is bad usage too
+        session.terminal.error(str(exc))
+        sys.exit(2)
     except (ConnectionError, ValueError) as exc:
         session.terminal.error(str(exc))
         session.close(cancel=True)

@@ -40,6 +40,8 @@ from worker.settings import parse_redis_url
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10.0
+SOCKET_TIMEOUT_SECONDS = 15.0
+"""No Redis command of the producer blocks on purpose, so a Redis that hangs is an error after this long."""
 CLAIM_CHUNK = 1000
 
 _live_executors: weakref.WeakSet[CeleryExecutor] = weakref.WeakSet()
@@ -70,14 +72,21 @@ class CeleryExecutor(Executor):
         self._in_flight = 0
         self._shutdown = False
         self._closed = False
-        self._batch = threading.local()
-        self._app = create_app(self.settings.redis_url, self.settings.result_ttl, self.settings.queue)
+        self._local = threading.local()  # per thread: a map() batch, a dispatch loop, a completion loop
+        self._app = create_app(self.settings.redis_url, self.settings.result_ttl, self.settings.queue,
+                               socket_timeout=SOCKET_TIMEOUT_SECONDS)
         self._redis = redis_of(self._app)
         self._calls = CallBuilder(self.settings.allowlist, our_task_names())
         self._sender = TaskSender(self._app, self.settings.queue, self.settings.result_ttl)
-        self._router = StateRouter(self._outstanding.get, self._snapshot, self._redis, self._app.backend,
-                                   outage_limit=self.settings.outage_limit_seconds, abandon_all=self._abandon_all)
+        # The router holds the outstanding futures (each of which holds this executor) but this executor
+        # itself only weakly: dropped without shutdown() and with nothing outstanding, it can be collected,
+        # and then the finalizer stops its thread, as the stdlib's threads stop with their executor.
+        self._router = StateRouter(self._outstanding.get, weakref.WeakMethod(self._snapshot), self._redis,
+                                   self._app.backend, outage_limit=self.settings.outage_limit_seconds,
+                                   abandon_all=weakref.WeakMethod(self._abandon_all))
         self._listener = self._start_listener()
+        finalizer = weakref.finalize(self, _release, self._listener, self._app, self._redis)
+        finalizer.atexit = False  # at exit, _shutdown_at_exit waits for the work first
         _live_executors.add(self)
 
     # -- the Executor API ----------------------------------------------------------------------------
@@ -89,10 +98,10 @@ class CeleryExecutor(Executor):
             self._check_open()
             future = self._new_future(call)
             if self._batching():
-                self._batch.futures.append(future)
+                self._local.futures.append(future)
                 return future
             to_send = self._take_sendable()
-        self._send(to_send)
+        self._dispatch(to_send)
         return future
 
     def map(self, fn: Any, *iterables: Iterable[Any], timeout: float | None = None,
@@ -108,10 +117,10 @@ class CeleryExecutor(Executor):
             self._shutdown = True
         if cancel_futures:
             self._cancel_unstarted()
-        if wait and not self._listener.is_current_thread():
+        if wait and not self._listener.is_current_thread() and not self._completing_here():
             self._wait_outstanding()
             self._close()
-        else:
+        else:  # waiting here would deadlock: this thread is the one completing futures
             self._close_if_idle()
 
     # -- the Driver protocol (used by CeleryFuture) ----------------------------------------------------
@@ -125,7 +134,7 @@ class CeleryExecutor(Executor):
             logger.warning("cannot cancel %s: Redis did not answer (%s)", future.task_id, exc)
             return None
         if outcome.owner is not None and future.execution is None:
-            future.execution = {"hostname": outcome.owner.node, "pool": outcome.owner.pool}
+            future.execution = outcome.owner.execution()
         return outcome.won
 
     def interrupt(self, future: CeleryFuture) -> Interrupt | None:
@@ -152,7 +161,7 @@ class CeleryExecutor(Executor):
         key_prefix = backend.get_key_for_task("x")[:-1].decode()  # "celery-task-meta-" unless configured
         listener = ResultListener(self.settings.redis_url, key_prefix=key_prefix, task_prefix=self.task_prefix,
                                   handler=self._router, decode=backend.decode,
-                                  wake=lambda channel: self._redis.publish(channel, b""),
+                                  wake=functools.partial(_publish_empty, self._redis),
                                   tick_seconds=self.settings.watchdog_seconds)
         try:
             listener.start(CONNECT_TIMEOUT_SECONDS)
@@ -206,13 +215,31 @@ class CeleryExecutor(Executor):
         self._in_flight += len(taken)
         return taken
 
-    def _send(self, items: list[tuple[CeleryFuture, TaskCall]]) -> None:
-        if not items:
+    def _dispatch(self, batch: list[tuple[CeleryFuture, TaskCall]]) -> None:
+        """Send ``batch``, then whatever became sendable meanwhile, in a loop rather than by recursion.
+
+        A failed send completes futures, whose done callbacks free slots and take the next calls; on this
+        thread those go to a backlog this loop sends, so a long run of failures cannot overflow the stack.
+        """
+        local = self._local
+        if getattr(local, "dispatching", False):
+            local.backlog.extend(batch)
             return
+        local.dispatching, local.backlog = True, []
+        try:
+            while batch:
+                self._send(batch)
+                with self._queue_lock:
+                    batch, local.backlog = local.backlog + self._take_sendable(), []
+        finally:
+            local.dispatching = False
+
+    def _send(self, items: list[tuple[CeleryFuture, TaskCall]]) -> None:
         try:
             self._sender.send([(f.task_id, call) for f, call in items])
         except Exception as exc:
-            self._abandon([future for future, _ in items], exc)
+            with self._completing():
+                self._abandon([future for future, _ in items], exc)
 
     def _abandon(self, futures: list[CeleryFuture], cause: BaseException) -> None:
         """Sending failed: make sure none of these can run later, then fail them with the reason."""
@@ -229,8 +256,9 @@ class CeleryExecutor(Executor):
         with self._queue_lock:
             self._unsent.clear()
             outstanding = list(self._outstanding.values())
-        for future in outstanding:
-            future.resolve(exception=error)
+        with self._completing():
+            for future in outstanding:
+                future.resolve(exception=error)
 
     def _on_future_done(self, future: Any) -> None:  # Future[Any] in the stdlib's callback signature
         """Free the future's slot and send what was waiting for one (runs where the future completed)."""
@@ -239,7 +267,7 @@ class CeleryExecutor(Executor):
             if future.sent:
                 self._in_flight -= 1
             to_send = self._take_sendable()
-        self._send(to_send)
+        self._dispatch(to_send)
         if self._shutdown:
             self._close_if_idle()
 
@@ -256,7 +284,7 @@ class CeleryExecutor(Executor):
         with self._queue_lock:
             first, self._closed = not self._closed, True
         if first:
-            self._app.close()
+            _release(None, self._app, self._redis)
 
     def _wait_outstanding(self) -> None:
         while True:
@@ -272,9 +300,12 @@ class CeleryExecutor(Executor):
             unsent = [future for future, _ in self._unsent.values()]
             self._unsent.clear()
             sent = [f for f in self._outstanding.values() if f.sent]
-        for future in unsent:
-            future.settle_cancel(functools.partial(bool, True))
-        candidates = [f for f in sent if not (f.running() or f.done())]
+        with self._completing():
+            for future in unsent:
+                future.settle_cancel(functools.partial(bool, True))
+            self._cancel_by_claim([f for f in sent if not (f.running() or f.done())])
+
+    def _cancel_by_claim(self, candidates: list[CeleryFuture]) -> None:
         for start in range(0, len(candidates), CLAIM_CHUNK):
             chunk = candidates[start:start + CLAIM_CHUNK]
             try:
@@ -285,27 +316,63 @@ class CeleryExecutor(Executor):
             for future, outcome in zip(chunk, outcomes, strict=True):
                 future.settle_cancel(functools.partial(bool, outcome.won))
 
+    @contextlib.contextmanager
+    def _completing(self) -> Iterator[None]:
+        """Mark this thread as completing futures in a loop (their callbacks run here, mid-loop)."""
+        depth = getattr(self._local, "completing", 0)
+        self._local.completing = depth + 1
+        try:
+            yield
+        finally:
+            self._local.completing = depth
+
+    def _completing_here(self) -> bool:
+        return bool(getattr(self._local, "completing", 0))
+
     def _batching(self) -> bool:
-        return getattr(self._batch, "futures", None) is not None
+        return getattr(self._local, "futures", None) is not None
 
     @contextlib.contextmanager
     def _batched(self) -> Iterator[None]:
-        """Queue the submits made inside, then send them together; on error, cancel them all."""
+        """Queue the submits made inside, then send them together; on error, send none of them."""
         if self._batching():
             yield
             return
-        self._batch.futures = []
+        self._local.futures = []
         try:
             yield
         except BaseException:
-            futures, self._batch.futures = self._batch.futures, None
-            for future in futures:
-                future.cancel()
+            futures, self._local.futures = self._local.futures, None
+            self._withdraw(futures)
             raise
-        self._batch.futures = None
+        self._local.futures = None
         with self._queue_lock:
             to_send = self._take_sendable()
-        self._send(to_send)
+        self._dispatch(to_send)
+
+    def _withdraw(self, futures: list[CeleryFuture]) -> None:
+        """Cancel a failed map's futures: first take them all out of the queue, so that cancelling one
+        (whose callback frees a slot) cannot send another; a claim covers any another thread sent."""
+        with self._queue_lock:
+            unsent = {f.task_id for f in futures if self._unsent.pop(f.task_id, None) is not None}
+        with self._completing():
+            for future in futures:
+                if future.task_id in unsent:
+                    future.settle_cancel(functools.partial(bool, True))
+                else:
+                    future.cancel()
+
+
+def _publish_empty(client: redis.Redis, channel: str) -> None:
+    client.publish(channel, b"")
+
+
+def _release(listener: ResultListener | None, app: Any, client: redis.Redis) -> None:
+    """Stop the listener and close the executor's connections (also run when a dropped executor is collected)."""
+    if listener is not None:
+        listener.stop()
+    app.close()
+    client.close()
 
 
 @atexit.register

