@@ -19,7 +19,6 @@ from producer.executor import CeleryExecutor
 from producer.future import CeleryFuture
 from producer.gates import record_count
 from producer.lesson_common import (
-    POOL_QUEUES,
     TIMEOUT,
     Checks,
     done_all,
@@ -31,7 +30,7 @@ from producer.render import Advance
 from producer.session import Session
 from worker import lesson_tasks, tasks
 from worker.errors import TaskInterruptedError
-from worker.pools import POOLS, Interrupt
+from worker.pools import POOL_QUEUES, POOLS, Interrupt
 
 INTRO = """\
 # Cancel and interrupt, per pool

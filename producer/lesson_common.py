@@ -23,6 +23,7 @@ from producer.gates import new_gate_name, open_gate
 from producer.render import Advance, Terminal
 from producer.session import Session
 from worker import functions, tasks
+from worker.pools import POOL_QUEUES
 
 TIMEOUT = 120.0
 """The longest any lesson waits for one thing; a safety net, never a pacing device."""
@@ -31,8 +32,6 @@ BARRIER_SECONDS = 5.0
 Ctrl-C (which cancels the others) none of them holds a slot for long."""
 INSPECT_SECONDS = 1.0
 """How long to wait for workers to answer Celery's inspect broadcast."""
-POOL_QUEUES = ("prefork", "threads", "gevent", "solo")
-"""Lessons that compare pools send to the queue named after each pool (the stack starts one worker per pool)."""
 BAR_WIDTH = 16
 
 

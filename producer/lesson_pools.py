@@ -20,7 +20,6 @@ from typing import Any
 
 from producer.executor import CeleryExecutor
 from producer.lesson_common import (
-    POOL_QUEUES,
     TIMEOUT,
     Checks,
     advance_on_done,
@@ -31,6 +30,7 @@ from producer.lesson_common import (
 from producer.render import Terminal, save_bar_chart
 from producer.session import Session
 from worker import functions, tasks
+from worker.pools import POOL_QUEUES
 
 RESULTS_DIR_ENV = "LESSON_RESULTS_DIR"
 """Where the plot goes; ``lesson-results`` (in the working directory) when unset."""

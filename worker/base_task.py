@@ -16,6 +16,7 @@ from celery.exceptions import Ignore
 from worker.app import redis_of, result_ttl_seconds
 from worker.cancellation import Owner, StartClaim, claim_for_start, interrupt_requested
 from worker.errors import TaskInterruptedError
+from worker.heartbeat import boot_id
 from worker.identity import current_pool_name, execution_context
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ class ClaimedTask(Task):  # type: ignore[type-arg]
     track_started = False
 
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        owner = Owner(current_pool_name(), self.request.hostname or "unknown")
+        owner = Owner(current_pool_name(), self.request.hostname or "unknown", boot_id() or "")
         claim = claim_for_start(redis_of(self.app), task_id, owner, result_ttl_seconds(self.app))
         if claim is StartClaim.CANCELLED:
             self.skip_cancelled(task_id)

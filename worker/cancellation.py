@@ -5,7 +5,7 @@ workers alive at that moment, a task a threads or gevent worker has already rese
 late SUCCESS overwrites REVOKED. So the race between "a worker starts the task" and "a producer cancels
 it" is decided by one atomic Redis command on one key, and the loser backs off::
 
-    worker, before running:  SET cfx:claim:<id> "started:<pool>:<node>" NX GET -> nil: run it
+    worker, before running:  SET cfx:claim:<id> "started:<pool>:<boot>:<node>" NX GET -> nil: run it
                                                                               -> "cancelled": skip it
     producer, in cancel():   SET cfx:claim:<id> "cancelled" NX GET             -> nil: cancelled, never runs
                                                                               -> "started:...": it runs
@@ -42,17 +42,23 @@ class Owner:
 
     pool: str
     node: str
+    boot: str
+    """The worker boot's heartbeat id, so a producer that lost the race can watch that worker at once."""
 
     def claim_value(self) -> str:
-        return f"{c.CLAIM_STARTED}:{self.pool}:{self.node}"
+        return f"{c.CLAIM_STARTED}:{self.pool}:{self.boot}:{self.node}"
+
+    def execution(self) -> dict[str, str]:
+        """What a producer knows of where the task runs before its STARTED message arrives."""
+        return {"hostname": self.node, "pool": self.pool, "boot": self.boot}
 
     @classmethod
     def from_claim(cls, value: bytes | str | None) -> Owner | None:
         text = value.decode() if isinstance(value, bytes) else value
-        if not text or not text.startswith(f"{c.CLAIM_STARTED}:"):
+        if not text or not text.startswith(f"{c.CLAIM_STARTED}:") or text.count(":") < 3:
             return None
-        _, pool, node = text.split(":", 2)
-        return cls(pool, node)
+        _, pool, boot, node = text.split(":", 3)
+        return cls(pool, node, boot)
 
 
 def claim_key(task_id: str) -> str:

@@ -24,9 +24,16 @@ RETRY_SECONDS = 1.0
 class ResilientGreenPidbox(pidbox.gPidbox):
     """``gPidbox`` whose loop reconnects instead of ending when the broker connection breaks."""
 
+    _stop_requested = False
+
+    def on_stop(self) -> None:
+        """Also ends the retry loop: a stop that arrives between two attempts must not be lost."""
+        self._stop_requested = True
+        super().on_stop()
+
     def loop(self, c: Any) -> None:
         errors = (*tuple(c.connection_errors), OSError)
-        while c.connection is not None:
+        while c.connection is not None and not self._stop_requested:
             try:
                 super().loop(c)
                 return  # a clean stop (worker shutdown)

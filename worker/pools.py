@@ -87,6 +87,10 @@ POOLS: dict[str, PoolSpec] = {
 
 DEFAULT_POOL = "prefork"
 
+POOL_QUEUES: tuple[str, ...] = tuple(POOLS)
+"""Side by side, each pool's worker consumes a queue named after its pool (the compose ``pools`` profile,
+``scripts/local-cluster.sh``); the lessons and the benchmark rely on it."""
+
 
 class UnknownPoolError(ValueError):
     """A pool name that is not in :data:`POOLS`; the message lists the valid ones."""

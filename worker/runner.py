@@ -4,12 +4,14 @@ The allowlist is a security boundary, so matching the *requested* string is not 
 can walk from an admitted module to anything it imports (``worker.functions:json.codecs.builtins.exec``).
 So a target is refused unless every part of its name is public, the allowlist admits it before anything is
 imported, and the object found is a function defined under exactly that name (its own ``__module__`` and
-``__qualname__``): nothing re-exported, nothing reached through another object.
+``__qualname__``): nothing re-exported, nothing reached through another object. The one exception is a
+module-level stdlib function that gevent monkey-patched on a gevent worker (``time:sleep``).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from functools import reduce
 from typing import Any
@@ -24,6 +26,15 @@ def canonical_name(obj: Any) -> str | None:
     if isinstance(module, str) and isinstance(qualname, str):
         return f"{module}.{qualname}"
     return None
+
+
+def patched_by_gevent(module_name: str, parts: list[str]) -> bool:
+    """``time.sleep`` on a gevent worker is gevent's, by monkey-patching: the one allowed difference."""
+    if len(parts) != 1 or "gevent.monkey" not in sys.modules:
+        return False
+    from gevent import monkey
+
+    return bool(monkey.is_object_patched(module_name, parts[0]))
 
 
 def split_target(target: str) -> tuple[str, list[str]]:
@@ -45,7 +56,7 @@ def resolve_allowed(target: str, allowlist: Allowlist) -> Callable[..., Any]:
     allowlist.check(requested)
     found = reduce(getattr, parts, importlib.import_module(module_name))
     actual = canonical_name(found)
-    if actual != requested or not callable(found):
+    if (actual != requested and not patched_by_gevent(module_name, parts)) or not callable(found):
         raise NotAllowedError(
             f"{target} names {actual or 'an object that is not a function'}, not a function defined there; "
             "only functions called by their own name can run"

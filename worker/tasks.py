@@ -45,7 +45,11 @@ def io_sleep(seconds: float) -> float:
 
 @app.task(base=ClaimedTask)
 def io_redis_wait(seconds: float) -> float:
-    """A real socket round trip that waits in Redis (BLPOP on a key nobody fills) for ``seconds``."""
+    """A real socket round trip that waits in Redis (BLPOP on a key nobody fills) for ``seconds``.
+
+    Redis resolves BLPOP timeouts on its own timer (``hz``, 10 by default), so short waits round up to about
+    100 ms; the task returns how long it really waited.
+    """
     started = time.monotonic()
     redis_of(app).blpop([f"{c.GATE_PREFIX}__never__"], timeout=seconds)
     return time.monotonic() - started

@@ -73,6 +73,7 @@ def local_function() -> None:
         (pow, (object(), 2), {}, TypeError, r"argument 0 of builtins:pow \(object\) is not JSON-serializable"),
         (tasks.io_sleep, (), {"seconds": {1, 2}}, TypeError, "keyword argument 'seconds' of worker.tasks.io_sleep"),
         (42, (), {}, TypeError, "fn must be a task, a task name or a function, not int"),
+        ("worker.tasks.call", ("os:getcwd", [], {}), {}, TypeError, "submit the function itself"),
     ],
 )
 def test_submit_refuses_before_sending_anything(redis_server: RedisServer, redis_client: redis.Redis, fn: Any,
@@ -130,13 +131,11 @@ def test_remote_exceptions_keep_type_message_and_traceback(executor: CeleryExecu
     assert type(custom) is DemoError and str(custom) == "ours"
     assert isinstance(custom.__cause__, RemoteTraceback)
     assert "raise DemoError(message)" in str(custom.__cause__)
-    refused = executor.submit("worker.tasks.call", "os:getcwd", [], {}).exception(TIMEOUT)
-    assert type(refused) is NotAllowedError
 
 
 def test_unknown_remote_type_becomes_remote_error(executor: CeleryExecutor) -> None:
     # JSONDecodeError needs three constructor arguments but travels with one: rebuilt, it would lie
-    error = executor.submit("worker.tasks.call", "worker.functions:parse_json", ["{"], {}).exception(TIMEOUT)
+    error = executor.submit(functions.parse_json, "{").exception(TIMEOUT)
     assert isinstance(error, RemoteError) and error.remote_type == "json.decoder.JSONDecodeError"
     assert "Expecting property name" in str(error)
 
@@ -394,3 +393,103 @@ def test_a_cancelled_task_cannot_outlive_its_claim(redis_server: RedisServer, wo
         worker = worker_factory.start("threads", 2, queue=queue)
         assert short_lived.submit(tasks.record, witness).result(TIMEOUT) == 1  # the cancelled one never ran
     worker.stop()
+
+
+# -- found by review: each of these failed before its fix ---------------------------------------------
+def own_settings(server: RedisServer, queue: str, **overrides: Any) -> Any:
+    from producer.settings import ProducerSettings
+    from worker.allowlist import Allowlist
+
+    return ProducerSettings(server.url(), queue, Allowlist.parse(None), 60, **overrides)
+
+
+def test_a_long_run_of_failed_sends_fails_every_future(tmp_path: Any) -> None:
+    """Sends refused by Redis under max_workers=1: every future fails (no RecursionError, no slot leak)."""
+    from producer import SendError
+
+    own = RedisServer.start(tmp_path)
+    try:
+        own.client().acl_setuser("default", enabled=True, nopass=False, passwords=[f"+{own.password}"],
+                                 categories=["+@all"], commands=["-lpush"], keys=["*"], channels=["*"])
+        with CeleryExecutor(1, settings=own_settings(own, "nobody")) as refused:
+            futures = [refused.submit(tasks.noop) for _ in range(400)]
+            _, pending = wait(futures, timeout=TIMEOUT)
+        assert not pending
+        assert all(isinstance(f.exception(), SendError) for f in futures)
+    finally:
+        own.stop()
+
+
+@pytest.mark.parametrize("max_workers", [None, 2])
+def test_map_with_a_bad_last_item_sends_none_of_it(redis_server: RedisServer, redis_client: redis.Redis,
+                                                   max_workers: int | None) -> None:
+    queue = f"nobody-{uuid.uuid4().hex[:8]}"
+    with CeleryExecutor(max_workers, redis_url=redis_server.url(), queue=queue) as idle:
+        with pytest.raises(TypeError, match="argument 1"):
+            idle.map(pow, [2] * 6, [1, 2, 3, 4, 5, object()])
+        assert redis_client.llen(queue) == 0
+
+
+def test_a_callback_may_shut_the_executor_down_during_shutdown(redis_server: RedisServer) -> None:
+    queue = f"nobody-{uuid.uuid4().hex[:8]}"
+    created = CeleryExecutor(2, redis_url=redis_server.url(), queue=queue)
+    for _ in range(5):
+        created.submit(tasks.noop).add_done_callback(lambda f: created.shutdown(wait=True))
+    finished = threading.Event()
+
+    def shut_down() -> None:
+        created.shutdown(cancel_futures=True)
+        finished.set()
+
+    threading.Thread(target=shut_down, daemon=True).start()
+    assert finished.wait(TIMEOUT), "shutdown(cancel_futures=True) deadlocked"
+
+
+def test_an_unreadable_stored_state_does_not_kill_the_listener(executor: CeleryExecutor,
+                                                               redis_client: redis.Redis) -> None:
+    gate, (stuck,) = fill_with_gates(executor, 1)
+    key = f"celery-task-meta-{stuck.task_id}"
+    redis_client.set(key, b"\xff not json")  # what the listener fetches after the reconnect below
+    name = f"listener-{executor.task_prefix[:-1]}"
+    listener = next(c for c in redis_client.client_list(_type="pubsub") if c["name"] == name)
+    redis_client.client_kill_filter(_id=listener["id"])
+    if slots_of(executor) > 1:
+        assert executor.submit(functions.square, 6).result(TIMEOUT) == 36  # delivered after the bad state
+    redis_client.delete(key)  # let the worker store the gate's own result again
+    open_gate(redis_client, gate)
+    assert stuck.result(TIMEOUT) == "open"
+
+
+def slots_of(executor: CeleryExecutor) -> int:
+    from producer.cluster import capacity, workers
+
+    return capacity(workers(executor.celery_app), executor.settings.queue)
+
+
+def test_a_hung_redis_ends_futures_with_a_reason(tmp_path: Any) -> None:
+    import signal
+
+    from producer import RedisUnavailableError
+
+    own = RedisServer.start(tmp_path)
+    created = CeleryExecutor(settings=own_settings(own, "nobody", watchdog_seconds=0.3, outage_limit_seconds=1.0))
+    queued = created.submit(tasks.noop)
+    own.process.send_signal(signal.SIGSTOP)  # not refusing: hanging
+    try:
+        assert isinstance(queued.exception(TIMEOUT), RedisUnavailableError)
+    finally:
+        own.process.send_signal(signal.SIGCONT)
+        created.shutdown(wait=True)
+        own.stop()
+
+
+def test_a_dropped_executor_is_collected_and_its_thread_stops(redis_server: RedisServer,
+                                                             pool_worker: WorkerProcess) -> None:
+    import gc
+
+    created = CeleryExecutor(redis_url=redis_server.url(), queue=pool_worker.queue)
+    assert created.submit(functions.square, 7).result(TIMEOUT) == 49
+    name = f"listener-{created.task_prefix[:-1]}"
+    del created
+    gc.collect()
+    wait_until(lambda: not [t for t in threading.enumerate() if t.name == name], TIMEOUT, "the listener to stop")

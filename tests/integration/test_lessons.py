@@ -21,12 +21,11 @@ from typing import Any
 import pytest
 import redis
 
-from producer.lesson_common import POOL_QUEUES
 from producer.lessons import LESSONS
 from producer.render import Terminal
 from producer.session import Session
 from tests.processes import RedisServer, WorkerFactory, WorkerProcess, wait_until
-from worker.pools import POOLS
+from worker.pools import POOL_QUEUES, POOLS
 
 LESSON_CONCURRENCY = {"prefork": 2, "threads": 4, "gevent": 20, "solo": None}
 RUN_TIMEOUT = 120

@@ -210,3 +210,7 @@ def test_runner_cannot_be_walked_to_exec(celery_client: Celery, pool_worker: Wor
     with pytest.raises(NotAllowedError, match=r"names builtins\.exec"):
         run(celery_client, pool_worker, "call", "worker.functions:json.codecs.builtins.exec", [code], {})
     assert not witness.exists()
+
+
+def test_runner_calls_monkey_patched_stdlib_functions(celery_client: Celery, pool_worker: WorkerProcess) -> None:
+    assert run(celery_client, pool_worker, "call", "time:sleep", [0.01], {}) is None
