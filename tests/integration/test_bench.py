@@ -1,0 +1,155 @@
+"""``producer bench --quick`` as a user runs it, on real Redis and one real worker per pool.
+
+Asserts what a run must produce (exit status, progress lines, results.json, report.md, PNGs) and the
+deterministic facts behind its numbers (every task pushed once, every cell measured), never a timing:
+timings are what the benchmark records, not what it promises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.processes import RedisServer, WorkerFactory, WorkerProcess
+from worker.pools import POOLS
+
+BENCH_CONCURRENCY = {"prefork": 2, "threads": 4, "gevent": 20, "solo": None}
+RUN_TIMEOUT = 180
+SECTIONS = ("executor throughput", "round-trip latency", "redis commands per task", "memory per pending task",
+            "pools x workloads")
+CHARTS = ("throughput.png", "latency.png", "memory.png", "pools-cpu.png", "pools-io_sleep.png",
+          "pools-io_socket.png")
+
+
+@pytest.fixture(scope="module")
+def bench_workers(worker_factory: WorkerFactory) -> Iterator[dict[str, WorkerProcess]]:
+    """One worker per pool, each consuming the queue named after its pool (what the bench sends to)."""
+    with ThreadPoolExecutor(len(BENCH_CONCURRENCY)) as starter:
+        started = dict(zip(BENCH_CONCURRENCY, starter.map(
+            lambda pool: worker_factory.start(pool, BENCH_CONCURRENCY[pool], queue=pool), BENCH_CONCURRENCY),
+            strict=True))
+    yield started
+    for worker in started.values():
+        worker.stop()
+
+
+def bench(redis_url: str, out: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_") and k != "REDIS_URL"}
+    env.update({"COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
+    command = [sys.executable, "-m", "producer", "--redis-url", redis_url, "bench", "--quick", "--progress", "raw",
+               "--out", str(out)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+
+
+@pytest.fixture(scope="module")
+def quick_run(redis_server: RedisServer, bench_workers: dict[str, WorkerProcess],
+              tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("bench") / "results"
+    return bench(redis_server.url(), out), out
+
+
+@pytest.fixture(scope="module")
+def document(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> dict[str, Any]:
+    done, out = quick_run
+    assert done.returncode == 0, done.stderr[-4000:]
+    loaded: dict[str, Any] = json.loads((out / "results.json").read_text())
+    return loaded
+
+
+def test_quick_bench_exits_0_and_shows_raw_progress_per_section(
+        quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    done, out = quick_run
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "Traceback" not in done.stderr
+    for section in SECTIONS:
+        steps = re.findall(rf"^{re.escape(section)}: (\d+)/(\d+)$", done.stderr, re.MULTILINE)
+        assert steps, f"no progress lines for {section}"
+        assert steps[-1][0] == steps[-1][1], f"{section} stopped at {steps[-1]}"
+    assert f"bench: wrote {2 + len(CHARTS)} files to {out}/" in done.stderr
+    assert "Targets (issue 4)" in done.stdout and "makespan/ideal" in done.stdout
+
+
+def test_results_json_holds_machine_workers_and_every_section(document: dict[str, Any]) -> None:
+    assert document["ok"] is True and document["problems"] == []
+    assert document["quick"] is True
+    machine = document["machine"]
+    assert {"cores", "cpu_model", "ram_gib", "python", "redis_server", "redis_hz", "load_average_at_start",
+            "load_average_at_end"} <= set(machine)
+    assert set(machine["packages"]) == {"celery", "kombu", "redis", "gevent"}
+    assert sorted(w["pool"] for w in document["workers"]) == sorted(POOLS)
+    assert set(document["measured"]) == {"throughput_runs", "latency_seconds", "commands", "memory",
+                                         "workloads", "pool_runs"}
+    assert set(document["summary"]) >= {"throughput", "latency", "producer_commands_per_task",
+                                        "client_bytes_per_pending_task", "pools_makespan_over_ideal"}
+
+
+def test_issue_4_measured_every_client_the_promised_number_of_times(document: dict[str, Any]) -> None:
+    sizes, measured = document["sizes"], document["measured"]
+    runs = measured["throughput_runs"]
+    assert len(runs) == 3 * sizes["throughput_rounds"]
+    assert {run["variant"] for run in runs} == {"raw delay().get()", "executor.submit", "executor.map"}
+    assert all(run["tasks"] == sizes["throughput_tasks"] and run["seconds"] > 0 for run in runs)
+    assert all(run["worker_main_cpu_seconds"] is not None for run in runs)  # the prefork worker's own rusage
+    assert {v: len(s) for v, s in measured["latency_seconds"].items()} == {
+        "raw delay().get()": sizes["latency_calls"], "executor.submit": sizes["latency_calls"]}
+    assert [t["name"] for t in document["targets"]] and all(t["passed"] in (True, False) for t in document["targets"])
+
+
+def test_commands_of_the_producer_are_told_from_the_workers(document: dict[str, Any]) -> None:
+    """MONITOR sees each task pushed once, by the producer's connections (the probe user's) and by no other."""
+    commands = document["measured"]["commands"]
+    assert [c["variant"] for c in commands] == ["raw delay().get()", "executor.submit", "executor.map"]
+    assert all(c["producer"]["LPUSH"] == c["tasks"] == document["sizes"]["command_tasks"] for c in commands)
+    assert all("LPUSH" not in c["others"] and c["others"]["BRPOP"] > 0 for c in commands)
+
+
+def test_memory_is_measured_for_every_kind_of_pending_handle(document: dict[str, Any]) -> None:
+    memory = document["measured"]["memory"]
+    assert [m["variant"] for m in memory] == ["stdlib Future", "raw Celery AsyncResult", "CeleryFuture (ours)"]
+    assert [m["count"] for m in memory] == [document["sizes"]["pending_tasks"]] * 3
+    assert all(m["client_bytes"] > 0 for m in memory)
+
+
+def test_issue_6_has_every_pool_workload_and_client(document: dict[str, Any]) -> None:
+    pool_runs = document["measured"]["pool_runs"]
+    cells = {(p["pool"], p["workload"], p["variant"]) for p in pool_runs}
+    assert cells == {(pool, load, client) for pool in POOLS for load in ("cpu", "io_sleep", "io_socket")
+                     for client in ("CeleryExecutor", "raw Celery")}
+    assert all(p["makespan"] > 0 and p["ideal"] > 0 for p in pool_runs)
+    concurrency = {p["pool"]: p["concurrency"] for p in pool_runs}
+    assert concurrency == {pool: BENCH_CONCURRENCY[pool] or 1 for pool in POOLS}
+
+
+def test_report_and_charts_are_written(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, out = quick_run
+    report = (out / "report.md").read_text()
+    for title in ("## Machine", "## Targets (issue 4)", "## No-op throughput", "## Redis commands",
+                  "## Memory per pending task", "## Pools x workloads"):
+        assert title in report
+    for chart in CHARTS:
+        assert (out / chart).read_bytes().startswith(b"\x89PNG"), chart
+        assert f"]({chart})" in report
+
+
+def test_a_missing_worker_is_named_and_fails_the_run(redis_server: RedisServer, tmp_path: Path) -> None:
+    """On a database no worker serves every pool is missing: the run says so, measures what needs no worker
+    (memory, cleaned up: no other problem), and exits 1."""
+    done = bench(redis_server.url(db=3), tmp_path / "results")
+    assert done.returncode == 1, done.stderr[-4000:]
+    assert "Traceback" not in done.stderr
+    assert "queue 'prefork' needs exactly one prefork worker, found: none" in done.stderr
+    document = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert document["ok"] is False
+    assert [problem.split(" needs ")[0] for problem in document["problems"]] == [f"queue {p!r}" for p in POOLS]
+    measured = document["measured"]
+    assert len(measured["memory"]) == 3
+    assert measured["throughput_runs"] == measured["commands"] == measured["pool_runs"] == []
