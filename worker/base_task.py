@@ -14,7 +14,7 @@ from celery import Task, current_task, states
 from celery.exceptions import Ignore
 
 from worker.app import redis_of, result_ttl_seconds
-from worker.cancellation import Owner, StartClaim, claim_for_start, interrupt_requested
+from worker.cancellation import Owner, StartClaim, StartedState, claim_for_start, interrupt_requested
 from worker.errors import TaskInterruptedError
 from worker.heartbeat import boot_id
 from worker.identity import current_pool_name, execution_context
@@ -29,14 +29,22 @@ class ClaimedTask(Task):  # type: ignore[type-arg]
 
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         owner = Owner(current_pool_name(), self.request.hostname or "unknown", boot_id() or "")
-        claim = claim_for_start(redis_of(self.app), task_id, owner, result_ttl_seconds(self.app))
+        started = self.started_state(task_id)
+        claim = claim_for_start(redis_of(self.app), task_id, owner, result_ttl_seconds(self.app), started)
         if claim is StartClaim.CANCELLED:
             self.skip_cancelled(task_id)
         if claim is StartClaim.ALREADY_STARTED:
             logger.warning("task %s[%s] started before; not running it twice", self.name, task_id)
             raise Ignore()
-        meta = execution_context(self.request.hostname)
-        self.backend.store_result(task_id, meta, states.STARTED, request=self.request)
+
+    def started_state(self, task_id: str) -> StartedState:
+        """The STARTED record exactly as Celery's ``store_result`` would write it (its own meta builder)."""
+        backend: Any = self.backend
+        meta = backend._get_result_meta(result=execution_context(self.request.hostname), state=states.STARTED,
+                                        traceback=None, request=self.request)
+        meta["task_id"] = task_id
+        return StartedState(backend.get_key_for_task(task_id).decode(), backend.encode(meta),
+                            result_ttl_seconds(self.app))
 
     def skip_cancelled(self, task_id: str) -> None:
         """The producer cancelled first: record REVOKED for Flower and the backend, and do not run."""
