@@ -36,12 +36,16 @@ fi
 # 2. Compose v2.
 docker compose version >/dev/null 2>&1 || .ci/docker.sh compose-install >/dev/null \
   || fallback "Compose v2 is missing and could not be installed"
-# 3. Base images: public ones if a registry answers, else local ones, whose names compose must be given.
-.ci/docker.sh base-images
-while IFS= read -r setting; do export "${setting?}"; done < <(.ci/docker.sh env)
-# 4. Secrets and the wheelhouse the image installs from.
+# 3. Secrets (a generated, gitignored .env) and the wheelhouse the image installs from.
 scripts/gen-env.sh
 scripts/wheelhouse.sh
+# 4. Base images: public ones if a registry answers, else local ones, whose names compose must be given.
+#    They are also kept in .env, so later plain `docker compose ...` commands use them too.
+.ci/docker.sh base-images
+while IFS= read -r setting; do
+  export "${setting?}"
+  grep -q "^${setting%%=*}=" .env || echo "$setting" >>.env
+done < <(.ci/docker.sh env)
 # 5. Build, start, and wait until every service is healthy.
 docker compose up --build -d --wait --wait-timeout 300
 ((demo)) && docker compose run --rm producer
