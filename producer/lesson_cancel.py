@@ -23,7 +23,7 @@ from producer.lesson_common import (
     Checks,
     done_all,
     holding_slots,
-    require_workers,
+    open_queues,
     wait_running,
 )
 from producer.render import Advance
@@ -84,10 +84,10 @@ class InterruptRow:
 
 def run_cancel(session: Session) -> bool:
     terminal = session.terminal
-    executors = {pool: session.executor(queue=pool) for pool in POOL_QUEUES}
-    slots = require_workers(session, executors["prefork"], POOL_QUEUES)
-    if slots is None:
+    opened = open_queues(session, POOL_QUEUES)
+    if opened is None:
         return False
+    executors, slots = opened.executors, opened.slots
     terminal.explain(INTRO)
     checks = Checks(terminal)
     queued, seconds = (3, 1.0) if session.quick else (10, 3.0)

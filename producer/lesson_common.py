@@ -35,6 +35,21 @@ INSPECT_SECONDS = 1.0
 BAR_WIDTH = 16
 
 
+@dataclass(frozen=True)
+class QueueSet:
+    """One executor per queue a lesson sends to, and each queue's task slots across the cluster."""
+
+    executors: dict[str, CeleryExecutor]
+    slots: dict[str, int]
+
+
+def open_queues(session: Session, queues: Sequence[str]) -> QueueSet | None:
+    """Executors for ``queues`` once a worker answers on each, or None after saying which one has none."""
+    executors = {queue: session.executor(queue=queue) for queue in queues}
+    slots = require_workers(session, executors[queues[0]], queues)
+    return None if slots is None else QueueSet(executors, slots)
+
+
 def require_workers(session: Session, executor: CeleryExecutor, queues: Sequence[str]) -> dict[str, int] | None:
     """Each queue's task slots across the cluster, or None after saying which queue has no worker.
 

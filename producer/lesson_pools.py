@@ -24,7 +24,7 @@ from producer.lesson_common import (
     Checks,
     advance_on_done,
     done_all,
-    require_workers,
+    open_queues,
     spin_size,
 )
 from producer.render import Terminal, save_bar_chart
@@ -110,10 +110,10 @@ def workloads(quick: bool) -> list[Workload]:
 
 def run_pools(session: Session) -> bool:
     terminal = session.terminal
-    executors = {pool: session.executor(queue=pool) for pool in POOL_QUEUES}
-    slots = require_workers(session, executors["prefork"], POOL_QUEUES)
-    if slots is None:
+    opened = open_queues(session, POOL_QUEUES)
+    if opened is None:
         return False
+    executors, slots = opened.executors, opened.slots
     terminal.explain(INTRO)
     checks = Checks(terminal)
     plan = workloads(session.quick)

@@ -16,7 +16,7 @@ from typing import Any
 
 from producer.executor import CeleryExecutor
 from producer.gates import record_count
-from producer.lesson_common import BARRIER_SECONDS, TIMEOUT, Checks, advance_on_done, done_all, require_workers
+from producer.lesson_common import BARRIER_SECONDS, TIMEOUT, Checks, advance_on_done, done_all, open_queues
 from producer.render import Terminal
 from producer.session import Session
 from worker import lesson_tasks
@@ -91,10 +91,10 @@ class Counted:
 
 def run_thread_safety(session: Session) -> bool:
     terminal = session.terminal
-    executors = {queue: session.executor(queue=queue) for queue in QUEUES}
-    slots = require_workers(session, executors["threads"], QUEUES)
-    if slots is None:
+    opened = open_queues(session, QUEUES)
+    if opened is None:
         return False
+    executors, slots = opened.executors, opened.slots
     terminal.explain(INTRO)
     checks = Checks(terminal)
     tasks_count, times = (8, 200) if session.quick else (16, 2000)

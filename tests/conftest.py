@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -55,3 +56,16 @@ def pool_worker(request: pytest.FixtureRequest, worker_factory: WorkerFactory,
     if pool not in shared_workers or shared_workers[pool].process.poll() is not None:
         shared_workers[pool] = worker_factory.start(pool, SHARED_CONCURRENCY[pool])
     return shared_workers[pool]
+
+
+POOL_QUEUE_CONCURRENCY = {"prefork": 2, "threads": 4, "gevent": 20, "solo": None}
+
+
+@pytest.fixture(scope="session")
+def pool_queue_workers(worker_factory: WorkerFactory) -> dict[str, WorkerProcess]:
+    """One worker per pool, each consuming the queue named after its pool (what lessons and bench send to),
+    started side by side once for the session."""
+    with ThreadPoolExecutor(len(POOL_QUEUE_CONCURRENCY)) as starter:
+        return dict(zip(POOL_QUEUE_CONCURRENCY, starter.map(
+            lambda pool: worker_factory.start(pool, POOL_QUEUE_CONCURRENCY[pool], queue=pool),
+            POOL_QUEUE_CONCURRENCY), strict=True))

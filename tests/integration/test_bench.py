@@ -12,17 +12,14 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.processes import RedisServer, WorkerFactory, WorkerProcess
+from tests.processes import RedisServer, WorkerProcess
 from worker.pools import POOLS
 
-BENCH_CONCURRENCY = {"prefork": 2, "threads": 4, "gevent": 20, "solo": None}
 RUN_TIMEOUT = 180
 SECTIONS = ("executor throughput", "round-trip latency", "redis commands per task", "memory per pending task",
             "pools x workloads")
@@ -30,16 +27,9 @@ CHARTS = ("throughput.png", "latency.png", "memory.png", "pools-cpu.png", "pools
           "pools-io_socket.png")
 
 
-@pytest.fixture(scope="module")
-def bench_workers(worker_factory: WorkerFactory) -> Iterator[dict[str, WorkerProcess]]:
-    """One worker per pool, each consuming the queue named after its pool (what the bench sends to)."""
-    with ThreadPoolExecutor(len(BENCH_CONCURRENCY)) as starter:
-        started = dict(zip(BENCH_CONCURRENCY, starter.map(
-            lambda pool: worker_factory.start(pool, BENCH_CONCURRENCY[pool], queue=pool), BENCH_CONCURRENCY),
-            strict=True))
-    yield started
-    for worker in started.values():
-        worker.stop()
+@pytest.fixture(scope="session")
+def bench_workers(pool_queue_workers: dict[str, WorkerProcess]) -> dict[str, WorkerProcess]:
+    return pool_queue_workers
 
 
 def bench(redis_url: str, out: Path) -> subprocess.CompletedProcess[str]:
@@ -119,14 +109,15 @@ def test_memory_is_measured_for_every_kind_of_pending_handle(document: dict[str,
     assert all(m["client_bytes"] > 0 for m in memory)
 
 
-def test_issue_6_has_every_pool_workload_and_client(document: dict[str, Any]) -> None:
+def test_issue_6_has_every_pool_workload_and_client(document: dict[str, Any],
+                                                     bench_workers: dict[str, WorkerProcess]) -> None:
     pool_runs = document["measured"]["pool_runs"]
     cells = {(p["pool"], p["workload"], p["variant"]) for p in pool_runs}
     assert cells == {(pool, load, client) for pool in POOLS for load in ("cpu", "io_sleep", "io_socket")
                      for client in ("CeleryExecutor", "raw Celery")}
     assert all(p["makespan"] > 0 and p["ideal"] > 0 for p in pool_runs)
     concurrency = {p["pool"]: p["concurrency"] for p in pool_runs}
-    assert concurrency == {pool: BENCH_CONCURRENCY[pool] or 1 for pool in POOLS}
+    assert concurrency == {pool: bench_workers[pool].concurrency or 1 for pool in POOLS}
 
 
 def test_report_and_charts_are_written(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:

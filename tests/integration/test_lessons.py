@@ -13,8 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +22,15 @@ import redis
 from producer.lessons import LESSONS
 from producer.render import Terminal
 from producer.session import Session
-from tests.processes import RedisServer, WorkerFactory, WorkerProcess, wait_until
+from tests.processes import RedisServer, WorkerProcess, wait_until
 from worker.pools import POOL_QUEUES, POOLS
 
-LESSON_CONCURRENCY = {"prefork": 2, "threads": 4, "gevent": 20, "solo": None}
 RUN_TIMEOUT = 120
 
 
-@pytest.fixture(scope="module")
-def pool_workers(worker_factory: WorkerFactory) -> Iterator[dict[str, WorkerProcess]]:
-    """One worker per pool, each consuming the queue named after its pool (what the lessons send to)."""
-    with ThreadPoolExecutor(len(LESSON_CONCURRENCY)) as starter:
-        started = dict(zip(LESSON_CONCURRENCY, starter.map(
-            lambda pool: worker_factory.start(pool, LESSON_CONCURRENCY[pool], queue=pool), LESSON_CONCURRENCY),
-            strict=True))
-    yield started
-    for worker in started.values():
-        worker.stop()
+@pytest.fixture(scope="session")
+def pool_workers(pool_queue_workers: dict[str, WorkerProcess]) -> dict[str, WorkerProcess]:
+    return pool_queue_workers
 
 
 @pytest.fixture(scope="module")
