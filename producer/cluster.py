@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from worker.pools import POOLS, pool_of_implementation
+from worker.pools import pool_of_implementation
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,3 @@ def workers(app: Any, timeout: float = 2.0) -> list[WorkerInfo]:
 def capacity(found: list[WorkerInfo], queue: str) -> int:
     """Tasks of ``queue`` that can run at once across the cluster."""
     return sum(w.concurrency for w in found if queue in w.queues)
-
-
-def known_pools() -> tuple[str, ...]:
-    return tuple(POOLS)
