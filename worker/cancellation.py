@@ -3,10 +3,11 @@
 Celery's ``revoke`` cannot make ``Future.cancel()`` exact: it is a broadcast kept in the memory of the
 workers alive at that moment, a task a threads or gevent worker has already reserved still runs, and a
 late SUCCESS overwrites REVOKED. So the race between "a worker starts the task" and "a producer cancels
-it" is decided by one atomic Redis command on one key, and the loser backs off::
+it" is decided atomically on one key, and the loser backs off::
 
-    worker, before running:  SET cfx:claim:<id> "started:<pool>:<boot>:<node>" NX GET -> nil: run it
-                                                                              -> "cancelled": skip it
+    worker, before running:  a Lua script: GET cfx:claim:<id>; if empty, SET it to "started:<pool>:<boot>:<node>"
+                             and store + PUBLISH the STARTED record  -> nothing there: run it
+                                                                     -> "cancelled": skip it
     producer, in cancel():   SET cfx:claim:<id> "cancelled" NX GET             -> nil: cancelled, never runs
                                                                               -> "started:...": it runs
                                                                                  there; cancel() is False
