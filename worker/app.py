@@ -64,7 +64,7 @@ def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green:
         "broker_connection_retry_on_startup": True,
         # Only affects acks_late tasks (we have none); set explicitly to silence Celery's pending change.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "imports": ["worker.tasks", "worker.lesson_tasks", "worker.heartbeat"],
+        "imports": ["worker.tasks", "worker.lesson_tasks", "worker.ledger_tasks", "worker.heartbeat"],
         "task_default_queue": default_queue,
         "worker_hijack_root_logger": True,
     }

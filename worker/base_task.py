@@ -18,6 +18,7 @@ from worker.cancellation import Owner, StartClaim, StartedState, claim_for_start
 from worker.errors import TaskInterruptedError
 from worker.heartbeat import boot_id
 from worker.identity import current_pool_name, execution_context
+from worker.policies import LostPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ class ClaimedTask(Task):  # type: ignore[type-arg]
     """A task that runs only if it wins the start/cancel race, and says so with its STARTED state."""
 
     track_started = False
+    lost_policy = LostPolicy.FAIL
+    """What the producer does if this task's worker dies under it (``worker/policies.py``)."""
 
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         owner = Owner(current_pool_name(), self.request.hostname or "unknown", boot_id() or "")

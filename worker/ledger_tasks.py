@@ -1,0 +1,66 @@
+"""Tasks that write a side-effect ledger, so a soak run can prove what ran, and how often.
+
+Each run first adds one to ``cfx:ledger:<run>`` field ``<token>`` (HINCRBY), then does what it was asked:
+succeed, fail, work slowly (interruptible, and the window in which a worker gets killed), or report
+progress. A cancelled task must leave no entry; no token may count more runs than its task's policy
+allows (``worker/policies.py``). The two tasks differ only in that policy.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from celery import Task
+
+from worker import constants as c
+from worker.app import app, redis_of, result_ttl_seconds
+from worker.base_task import ClaimedTask, checkpoint
+from worker.errors import DemoError
+from worker.policies import LostPolicy
+
+ACTIONS = ("ok", "fail", "slow", "progress")
+
+
+def ledger_key(run: str) -> str:
+    return f"{c.LEDGER_PREFIX}{run}"
+
+
+def write_entry(run: str, token: str) -> int:
+    """Count one run of ``token``; the ledger expires with the results it vouches for."""
+    with redis_of(app).pipeline(transaction=True) as pipe:
+        pipe.hincrby(ledger_key(run), token, 1)
+        pipe.expire(ledger_key(run), result_ttl_seconds(app))
+        runs, _ = pipe.execute()
+    return int(runs)
+
+
+def perform(task: Task, run: str, token: str, action: str, seconds: float) -> str:  # type: ignore[type-arg]
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
+    write_entry(run, token)
+    if action == "fail":
+        raise DemoError(f"{token} failed on purpose")
+    if action == "slow":
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            checkpoint()
+            time.sleep(min(0.05, left))
+    if action == "progress":
+        steps = 4
+        for current in range(1, steps + 1):
+            time.sleep(seconds / steps)
+            task.update_state(state=c.STATE_PROGRESS, meta={"current": current, "total": steps})
+    return token
+
+
+@app.task(base=ClaimedTask, bind=True, lost_policy=LostPolicy.FAIL)
+def ledger_once(self: Task, run: str, token: str, action: str = "ok", seconds: float = 0.0) -> Any:  # type: ignore[type-arg]
+    """At most once: if its worker dies, the future fails with ``WorkerLostError``."""
+    return perform(self, run, token, action, seconds)
+
+
+@app.task(base=ClaimedTask, bind=True, lost_policy=LostPolicy.RERUN)
+def ledger_rerun(self: Task, run: str, token: str, action: str = "ok", seconds: float = 0.0) -> Any:  # type: ignore[type-arg]
+    """Idempotent by declaration: if its worker dies, it runs once more elsewhere."""
+    return perform(self, run, token, action, seconds)
