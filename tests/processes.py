@@ -44,24 +44,43 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, poll: float
         time.sleep(poll)
 
 
+def spawn_redis(port: int, password: str, workdir: Path, persistent: bool) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    durability = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password, "--save", "",
+            *durability, "--dir", str(workdir)]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
 @dataclass
 class RedisServer:
+    """A redis-server we own. ``persistent`` keeps an append-only file, so a restart loses nothing."""
+
     port: int
     password: str
     process: subprocess.Popen[bytes]
+    workdir: Path
+    persistent: bool = False
 
     @classmethod
-    def start(cls, workdir: Path) -> RedisServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        port, password = free_port(), secrets.token_urlsafe(16)
-        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password, "--save", "",
-                "--appendonly", "no", "--dir", str(workdir)]
-        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        server = cls(port, password, process)
+    def start(cls, workdir: Path, *, port: int | None = None, password: str | None = None,
+              persistent: bool = False) -> RedisServer:
+        port, password = port or free_port(), password or secrets.token_urlsafe(16)
+        server = cls(port, password, spawn_redis(port, password, workdir, persistent), workdir, persistent)
         wait_until(server.answers, 15, "redis-server")
         return server
+
+    def launch(self) -> None:
+        """Start the process again on this server's port, dir and password, and wait until it answers."""
+        self.process = spawn_redis(self.port, self.password, self.workdir, self.persistent)
+        wait_until(self.answers, 15, "redis-server")
+
+    def restart(self) -> None:
+        """Stop (SIGTERM: a clean shutdown that flushes the AOF) and start again on the same port and data."""
+        self.stop()
+        self.launch()
 
     def url(self, db: int = 0) -> str:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/{db}"
@@ -71,12 +90,14 @@ class RedisServer:
 
     def answers(self) -> bool:
         try:
-            return bool(self.client().ping())
+            with self.client() as client:
+                return bool(client.ping())
         except redis.RedisError:
             return False
 
     def stop(self) -> None:
-        self.process.terminate()
+        if self.process.poll() is None:
+            self.process.terminate()
         self.process.wait(timeout=10)
 
 
