@@ -1,6 +1,7 @@
 """A ``concurrent.futures`` Executor over Celery whose futures tell the truth."""
 
 from producer.errors import (
+    PayloadTooLargeError,
     RedisUnavailableError,
     RemoteError,
     SendError,
@@ -16,6 +17,7 @@ __all__ = [
     "CeleryExecutor",
     "CeleryFuture",
     "Interrupt",
+    "PayloadTooLargeError",
     "RedisUnavailableError",
     "RemoteError",
     "SendError",

@@ -3,7 +3,8 @@
 ``fn`` may be one of our Celery tasks, the name of one, or a plain importable function the workers'
 allowlist admits (sent through the generic runner ``worker.tasks.call``). Everything the producer can
 check, it checks here: unknown task names, functions that cannot be found by name on a worker (lambdas,
-locals, bound methods), functions the allowlist refuses, and arguments JSON cannot carry.
+locals, bound methods), functions the allowlist refuses, arguments that would not arrive unchanged
+(:mod:`worker.wire`) and arguments over the payload limit. Every refusal is raised before anything is sent.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Any
 from celery import Task
 from kombu.utils.json import dumps
 
-from producer.errors import UnknownTaskError
+from producer.errors import PayloadTooLargeError, UnknownTaskError
+from producer.settings import DEFAULT_MAX_PAYLOAD_BYTES
+from worker import constants as c
 from worker.allowlist import Allowlist
 from worker.app import app as worker_app
 from worker.base_task import ClaimedTask
-from worker.wire import tag_tuples
+from worker.wire import TAG_KEY, to_wire
 
 RUNNER_TASK = "worker.tasks.call"
 REPR_LIMIT = 200
@@ -52,23 +55,26 @@ def short_repr(value: Any) -> str:
     return text if len(text) <= REPR_LIMIT else text[: REPR_LIMIT - 3] + "..."
 
 
-def ensure_json(label: str, args: tuple[Any, ...] | list[Any], kwargs: Mapping[str, Any]) -> None:
-    """Raise ``TypeError`` naming the first argument that JSON cannot carry."""
-    try:
-        dumps([list(args), dict(kwargs)])
-        return
-    except (TypeError, ValueError):
-        pass
-    named = [(f"argument {index}", value) for index, value in enumerate(args)]
-    named += [(f"keyword argument {key!r}", value) for key, value in kwargs.items()]
-    for what, value in named:
-        try:
-            dumps(value)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"{what} of {label} ({type(value).__name__}) is not JSON-serializable, so it cannot be sent"
-            ) from None
-    raise TypeError(f"the arguments of {label} cannot be sent as JSON")
+def wire_arguments(owner: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """``args`` and ``kwargs`` as they go on the wire, or ``TypeError`` naming the argument and the place in it
+    that would not arrive unchanged (see :mod:`worker.wire` for what does)."""
+    wire_args = [to_wire(value, f"argument {index}", owner) for index, value in enumerate(args)]
+    wire_kwargs = {}
+    for key, value in kwargs.items():
+        if key == TAG_KEY:  # the kwargs dict is itself a JSON object in the message
+            raise TypeError(f"keyword argument {key!r} of {owner}: the name is reserved for kombu's type tags")
+        wire_kwargs[key] = to_wire(value, f"keyword argument {key!r}", owner)
+    return wire_args, wire_kwargs
+
+
+def check_payload(owner: str, wire_args: list[Any], wire_kwargs: dict[str, Any], limit: int) -> None:
+    """Refuse arguments whose JSON is over ``limit`` bytes (ASCII-only JSON, so characters are bytes)."""
+    size = len(dumps([wire_args, wire_kwargs]))
+    if size > limit:
+        raise PayloadTooLargeError(
+            f"the arguments of {owner} are {size} bytes as JSON, over the limit of {limit} bytes "
+            f"({c.ENV_MAX_PAYLOAD}); send a reference to the data (a key, a path) or raise the limit"
+        )
 
 
 def function_target(fn: Callable[..., Any]) -> str:
@@ -94,6 +100,7 @@ class CallBuilder:
 
     allowlist: Allowlist
     task_names: frozenset[str]
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
 
     def build(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskCall:
         if isinstance(fn, str):
@@ -110,17 +117,23 @@ class CallBuilder:
         if name not in self.task_names:
             known = ", ".join(sorted(self.task_names))
             raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
-        ensure_json(name, args, kwargs)
-        return TaskCall(name, tag_tuples(list(args)), tag_tuples(kwargs), short_repr(args), short_repr(kwargs))
+        wire_args, wire_kwargs = self.arguments(name, args, kwargs)
+        return TaskCall(name, wire_args, wire_kwargs, short_repr(args), short_repr(kwargs))
 
     def function_call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskCall:
         target = function_target(fn)
         self.allowlist.check(target.replace(":", "."))
-        ensure_json(target, args, kwargs)
+        wire_args, wire_kwargs = self.arguments(target, args, kwargs)
         return TaskCall(
             RUNNER_TASK,
-            [target, tag_tuples(list(args)), tag_tuples(kwargs)],
+            [target, wire_args, wire_kwargs],
             {},
             short_repr((target, *args)),
             short_repr(kwargs),
         )
+
+    def arguments(self, owner: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """The wire form of the arguments, refused unless they arrive unchanged and fit the payload limit."""
+        wire_args, wire_kwargs = wire_arguments(owner, args, kwargs)
+        check_payload(owner, wire_args, wire_kwargs, self.max_payload_bytes)
+        return wire_args, wire_kwargs

@@ -18,6 +18,7 @@ from worker.errors import DemoError, NotAllowedError, TaskInterruptedError
 __all__ = [
     "DemoError",
     "NotAllowedError",
+    "PayloadTooLargeError",
     "RedisUnavailableError",
     "RemoteError",
     "RemoteTraceback",
@@ -51,6 +52,10 @@ class RemoteError(Exception):
 
 class UnknownTaskError(LookupError):
     """``submit`` got a task name that no worker task of ours has."""
+
+
+class PayloadTooLargeError(ValueError):
+    """``submit`` got arguments whose JSON is larger than ``PRODUCER_MAX_PAYLOAD_BYTES``; nothing was sent."""
 
 
 class SendError(ConnectionError):

@@ -76,7 +76,7 @@ class CeleryExecutor(Executor):
         self._app = create_app(self.settings.redis_url, self.settings.result_ttl, self.settings.queue,
                                socket_timeout=SOCKET_TIMEOUT_SECONDS)
         self._redis = redis_of(self._app)
-        self._calls = CallBuilder(self.settings.allowlist, our_task_names())
+        self._calls = CallBuilder(self.settings.allowlist, our_task_names(), self.settings.max_payload_bytes)
         self._sender = TaskSender(self._app, self.settings.queue, self.settings.result_ttl)
         # The router holds the outstanding futures (each of which holds this executor) but this executor
         # itself only weakly: dropped without shutdown() and with nothing outstanding, it can be collected,

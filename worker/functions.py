@@ -37,3 +37,8 @@ def parse_json(text: str) -> object:
 def unique(items: list[object]) -> set[object]:
     """A set, which JSON cannot carry: the runner fails it with a TypeError that says so."""
     return set(items)
+
+
+def echo(*args: object, **kwargs: object) -> tuple[tuple[object, ...], dict[str, object]]:
+    """Exactly what it was given, as ``(args, kwargs)``: shows which values survive the trip there and back."""
+    return args, kwargs

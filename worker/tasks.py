@@ -12,7 +12,6 @@ from functools import cache
 from typing import Any
 
 from celery import Task
-from kombu.utils.json import dumps
 
 from worker import constants as c
 from worker import functions
@@ -22,7 +21,7 @@ from worker.base_task import ClaimedTask, checkpoint
 from worker.errors import DemoError
 from worker.identity import execution_context, original_sleep, patch_report
 from worker.runner import resolve_allowed
-from worker.wire import tag_tuples
+from worker.wire import to_wire
 
 
 @app.task(base=ClaimedTask)
@@ -130,10 +129,9 @@ def worker_allowlist() -> Allowlist:
 
 @app.task(base=ClaimedTask, name="worker.tasks.call")
 def call(target: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """The generic runner: call the plain function ``module:qualname`` if the allowlist admits it."""
-    result = tag_tuples(resolve_allowed(target, worker_allowlist())(*args, **kwargs))
-    try:
-        dumps(result)
-    except TypeError:
-        raise TypeError(f"{target} returned a {type(result).__name__}, which JSON cannot carry") from None
-    return result
+    """The generic runner: call the plain function ``module:qualname`` if the allowlist admits it.
+
+    The result goes back only if it arrives unchanged (the same rule as arguments, :mod:`worker.wire`);
+    otherwise the task fails with a TypeError that says where in the result the problem is.
+    """
+    return to_wire(resolve_allowed(target, worker_allowlist())(*args, **kwargs), "the result", target)

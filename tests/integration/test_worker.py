@@ -96,7 +96,7 @@ def test_allowlist_admits_and_refuses(celery_client: Celery, pool_worker: Worker
 
 
 def test_runner_refuses_results_json_cannot_carry(celery_client: Celery, pool_worker: WorkerProcess) -> None:
-    with pytest.raises(TypeError, match=r"worker\.functions:unique returned a set, which JSON cannot carry"):
+    with pytest.raises(TypeError, match=r"the result of worker\.functions:unique \(set\) is not JSON-serializable"):
         run(celery_client, pool_worker, "call", "worker.functions:unique", [[1, 1]], {})
 
 

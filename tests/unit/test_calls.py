@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from producer.calls import RUNNER_TASK, CallBuilder, ensure_json, function_target, our_task_names
+from producer.calls import RUNNER_TASK, CallBuilder, function_target, our_task_names
 from producer.errors import UnknownTaskError
 from worker import functions, tasks
 from worker.allowlist import Allowlist, NotAllowedError
@@ -55,11 +55,3 @@ def test_allowlist_is_checked_before_sending() -> None:
 
     with pytest.raises(NotAllowedError, match=r"posix\.getcwd is not in the worker allowlist"):  # its real module
         BUILDER.build(os.getcwd, (), {})
-
-
-def test_json_check_names_the_argument() -> None:
-    with pytest.raises(TypeError, match=r"argument 1 of f \(set\)"):
-        ensure_json("f", (1, {2}), {})
-    with pytest.raises(TypeError, match=r"keyword argument 'k' of f \(object\)"):
-        ensure_json("f", (), {"k": object()})
-    ensure_json("f", (1, "a", [1.5], {"n": None}, (1, 2)), {"k": True})
