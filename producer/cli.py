@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
+from click.core import ParameterSource
 
 from producer.render import PROGRESS_MODES, ProgressMode, Terminal
 from producer.session import Session
+from producer.settings import ProducerSettings
 from worker import constants as c
-from worker.settings import SettingsError, parse_redis_url
+from worker.settings import SettingsError, parse_queue, parse_redis_url
 
 LESSON_NAMES = ("futures", "pools", "gevent", "asyncio", "thread-safety", "cancel")
 
@@ -30,27 +32,40 @@ class Connection:
     json_output: bool
 
 
+class BadEnvironmentError(click.ClickException):
+    """A bad environment variable: one line naming it (``Error: ...``), exit 2, no usage text."""
+
+    exit_code = 2
+
+
+def checked(parse: Callable[[str, str], object]) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A click callback that refuses what ``parse(value, name)`` refuses, naming the flag or the variable.
+
+    From the command line it is bad usage (click's usage text, exit 2); from the environment it is one line.
+    """
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from_env = ctx.get_parameter_source(str(param.name)) is ParameterSource.ENVIRONMENT
+        try:
+            parse(value, str(param.envvar) if from_env else param.opts[0])
+        except SettingsError as exc:
+            raise (BadEnvironmentError if from_env else click.BadParameter)(str(exc)) from None
+        return value
+    return callback
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--redis-url", envvar=c.ENV_REDIS_URL, callback=lambda ctx, param, value: checked_url(value),
-              help=f"Broker and backend URL with password [env {c.ENV_REDIS_URL}].")
-@click.option("--queue", envvar=c.ENV_PRODUCER_QUEUE,
-              help=f"Queue to send tasks to [env {c.ENV_PRODUCER_QUEUE}; default celery].")
+@click.option("--redis-url", envvar=c.ENV_REDIS_URL, show_envvar=True, callback=checked(parse_redis_url),
+              help="Broker and backend URL with password.")
+@click.option("--queue", envvar=c.ENV_PRODUCER_QUEUE, show_envvar=True, callback=checked(parse_queue),
+              help="Queue to send tasks to [default: celery].")
 @click.option("--json", "json_output", is_flag=True, help="Print one JSON document on stdout instead of tables.")
 @click.pass_context
 def main(ctx: click.Context, redis_url: str | None, queue: str | None, json_output: bool) -> None:
     """Run lessons, benchmarks and a demo on Celery workers through CeleryExecutor."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = Connection(redis_url, queue, json_output)
-
-
-def checked_url(value: str | None) -> str | None:
-    """Refuse a malformed Redis URL as bad usage (exit 2), before anything connects."""
-    if value is not None:
-        try:
-            parse_redis_url(value)
-        except SettingsError as exc:
-            raise click.BadParameter(str(exc)) from None
-    return value
 
 
 def progress_option(default: ProgressMode = "rich") -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -93,7 +108,14 @@ def bench(conn: Connection, quick: bool, out: str | None, progress: ProgressMode
 
 
 def run_scenario(conn: Connection, scenario: Scenario, *, progress: ProgressMode, quick: bool) -> None:
-    """Run ``scenario`` in a session and exit with its verdict; Ctrl-C cancels what has not started."""
+    """Run ``scenario`` in a session and exit with its verdict; Ctrl-C cancels what has not started.
+
+    Every setting is checked first, so a bad environment variable is one line and exit 2 before any output.
+    """
+    try:
+        ProducerSettings.from_env(redis_url=conn.redis_url, queue=conn.queue)
+    except SettingsError as exc:
+        raise BadEnvironmentError(str(exc)) from None
     session = Session(Terminal(json_output=conn.json_output, progress=progress), conn.redis_url, conn.queue, quick)
     try:
         ok = scenario(session)

@@ -12,13 +12,24 @@ from dataclasses import dataclass
 
 from worker import constants as c
 from worker.allowlist import Allowlist
-from worker.settings import SettingsError, parse_non_negative, parse_redis_url, result_ttl_from
+from worker.settings import (
+    SettingsError,
+    allowlist_from,
+    parse_queue,
+    parse_redis_url,
+    parse_whole,
+    result_ttl_from,
+)
 
 DEFAULT_WATCHDOG_SECONDS = 5.0
 DEFAULT_OUTAGE_LIMIT_SECONDS = 60.0
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
 DEFAULT_SEND_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_SECONDS = 24 * 3600.0
+"""Timeouts longer than a day are typos; far longer ones overflow the waits that use them."""
+MAX_PAYLOAD_BYTES = 512 * 1024 * 1024
+"""Redis keeps at most 512 MiB in one value, so a larger limit could never be reached."""
 
 
 @dataclass(frozen=True)
@@ -43,14 +54,18 @@ class ProducerSettings:
     def from_env(
         cls, env: Mapping[str, str] | None = None, *, redis_url: str | None = None, queue: str | None = None
     ) -> ProducerSettings:
-        """Read ``REDIS_URL``, ``PRODUCER_*``, ``WORKER_ALLOWLIST``, ``RESULT_TTL_SECONDS``; args win."""
+        """Read ``REDIS_URL``, ``PRODUCER_*``, ``WORKER_ALLOWLIST``, ``RESULT_TTL_SECONDS``; args win.
+
+        A bad value is a :class:`SettingsError` naming the argument or the variable it came from.
+        """
         source = os.environ if env is None else env
         url = redis_url or source.get(c.ENV_REDIS_URL, c.DEFAULT_REDIS_URL)
-        parse_redis_url(url)
+        parse_redis_url(url, "redis_url" if redis_url else c.ENV_REDIS_URL)
         return cls(
             redis_url=url,
-            queue=queue or source.get(c.ENV_PRODUCER_QUEUE, c.DEFAULT_QUEUE),
-            allowlist=Allowlist.parse(source.get(c.ENV_ALLOWLIST)),
+            queue=parse_queue(queue, "queue") if queue is not None else parse_queue(
+                source.get(c.ENV_PRODUCER_QUEUE, c.DEFAULT_QUEUE), c.ENV_PRODUCER_QUEUE),
+            allowlist=allowlist_from(source),
             result_ttl=result_ttl_from(source),
             connect_timeout_seconds=positive_seconds(source, c.ENV_CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT_SECONDS),
             send_timeout_seconds=positive_seconds(source, c.ENV_SEND_TIMEOUT, DEFAULT_SEND_TIMEOUT_SECONDS),
@@ -59,25 +74,23 @@ class ProducerSettings:
 
 
 def positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    """A finite number of seconds > 0 from ``env[name]``, or ``default`` when unset."""
+    """A number of seconds in (0, a day] from ``env[name]``, or ``default`` when unset."""
     raw = env.get(name)
     if raw is None:
         return default
+    problem = f"{name} must be a number of seconds > 0 and ≤ {MAX_SECONDS:.0f}, got {raw!r}"
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds > 0, got {raw!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise SettingsError(f"{name} must be a number of seconds > 0, got {raw!r}")
+        raise SettingsError(problem) from None
+    if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
+        raise SettingsError(problem)
     return value
 
 
 def positive_bytes(env: Mapping[str, str], name: str, default: int) -> int:
-    """A whole number of bytes ≥ 1 from ``env[name]``, or ``default`` when unset."""
+    """A whole number of bytes in [1, 512 MiB] from ``env[name]``, or ``default`` when unset."""
     raw = env.get(name)
     if raw is None:
         return default
-    value = parse_non_negative(raw, name)
-    if value < 1:
-        raise SettingsError(f"{name} must be a whole number of bytes ≥ 1, got {raw!r}")
-    return value
+    return parse_whole(raw, name, 1, MAX_PAYLOAD_BYTES, "bytes")

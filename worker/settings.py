@@ -1,12 +1,14 @@
 """Worker settings: one frozen dataclass, read from the environment, validated where it enters.
 
 Flags override environment variables, which override defaults; every bad value fails here with a message
-that names the setting and says what is allowed, so nothing downstream has to re-check it.
+that names the input it came from (the flag or the variable) and says what is allowed, so nothing
+downstream has to re-check it. The producer reuses the parsers for the settings both sides share.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +19,13 @@ from worker.allowlist import Allowlist
 from worker.pools import DEFAULT_POOL, PoolSpec, UnknownPoolError, get_pool
 
 LOGLEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+"""Queue names become Redis keys and Celery command-line values: no spaces, commas or odd characters."""
+NODE_NAME = re.compile(r"[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+")
+"""Celery renames anything else (``w1`` becomes ``celery@w1``, ``%h`` is expanded), and then ``--check``
+and Flower would look for a name that does not exist."""
+MAX_RESULT_TTL = 365 * 24 * 3600
+"""A year: message expiry is ``now + ttl`` as a datetime, which overflows long before Redis would object."""
 
 
 class SettingsError(ValueError):
@@ -35,19 +44,21 @@ class RedisAddress:
         return f"{self.host}:{self.port}/{self.db}"
 
 
-def parse_redis_url(url: str) -> RedisAddress:
+def parse_redis_url(url: str, what: str = c.ENV_REDIS_URL) -> RedisAddress:
     """Check a ``redis://`` or ``rediss://`` URL and return its address, or raise :class:`SettingsError`."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
-        raise SettingsError(f"{c.ENV_REDIS_URL} must start with redis:// or rediss://, got {redact(url)!r}")
+        raise SettingsError(f"{what} must start with redis:// or rediss://, got {redact(url)!r}")
     try:
-        port = parts.port or 6379
+        port = parts.port
     except ValueError:
-        raise SettingsError(f"{c.ENV_REDIS_URL} has a bad port: {redact(url)!r}") from None
+        port = 0
+    if port == 0:
+        raise SettingsError(f"{what} has a bad port (1-65535): {redact(url)!r}")
     path = parts.path.lstrip("/") or "0"
     if not path.isdigit():
-        raise SettingsError(f"{c.ENV_REDIS_URL} database must be a number, got {path!r}")
-    return RedisAddress(host=parts.hostname or "127.0.0.1", port=port, db=int(path))
+        raise SettingsError(f"{what} database must be a number, got {path!r}")
+    return RedisAddress(host=parts.hostname or "127.0.0.1", port=port or 6379, db=int(path))
 
 
 def redact(url: str) -> str:
@@ -59,43 +70,95 @@ def redact(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def parse_concurrency(raw: str | int, pool: PoolSpec) -> int:
+def parse_pool(raw: str, what: str) -> PoolSpec:
+    try:
+        return get_pool(raw)
+    except UnknownPoolError as exc:
+        raise SettingsError(f"{what}: {exc}") from None
+
+
+def parse_concurrency(raw: str | int, what: str, pool: PoolSpec) -> int:
     """A positive pool size; solo accepts only 1 because it runs one task at a time whatever it is told."""
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise SettingsError(f"concurrency must be a positive integer, got {raw!r}") from None
+        raise SettingsError(f"{what} must be a positive integer, got {raw!r}") from None
     if value <= 0:
-        raise SettingsError(f"concurrency must be a positive integer, got {raw!r}")
+        raise SettingsError(f"{what} must be a positive integer, got {raw!r}")
     if pool.fixed_concurrency and value != pool.default_concurrency:
         raise SettingsError(
-            f"the {pool.name} pool always runs {pool.default_concurrency} task at a time; "
+            f"{what}: the {pool.name} pool always runs {pool.default_concurrency} task at a time; "
             f"concurrency {value} is not possible (omit it or use another pool)"
         )
     return value
 
 
-def parse_non_negative(raw: str | int, what: str) -> int:
-    """An integer ≥ 0 for counters such as connect attempts (0 meaning "for ever")."""
+def parse_loglevel(raw: str, what: str) -> str:
+    level = raw.strip().upper()
+    if level not in LOGLEVELS:
+        raise SettingsError(f"{what} must be one of {', '.join(LOGLEVELS)}, got {raw!r}")
+    return level
+
+
+def parse_queue(raw: str, what: str) -> str:
+    """One queue name: letters, digits, ``_ . : -``."""
+    if not QUEUE_NAME.fullmatch(raw):
+        raise SettingsError(f"{what} must be a queue name of letters, digits, '_', '.', ':' and '-', got {raw!r}")
+    return raw
+
+
+def parse_queues(raw: str, what: str) -> tuple[str, ...]:
+    """Comma-separated queue names (spaces around commas are fine); at least one, none empty."""
+    names = [name.strip() for name in raw.split(",")]
+    if not any(names):
+        raise SettingsError(f"{what} names no queue; give at least one (comma-separated), got {raw!r}")
+    for name in names:
+        if not QUEUE_NAME.fullmatch(name):
+            raise SettingsError(f"{what} must be comma-separated queue names of letters, digits, '_', '.', ':' "
+                                f"and '-'; {name!r} is not one (in {raw!r})")
+    return tuple(names)
+
+
+def parse_node_name(raw: str, what: str) -> str:
+    if not NODE_NAME.fullmatch(raw):
+        raise SettingsError(f"{what} must be name@host, each of letters, digits, '_', '.' and '-', got {raw!r} "
+                            "(Celery would rename anything else, and --check would ping the wrong name)")
+    return raw
+
+
+def parse_whole(raw: str | int, what: str, low: int, high: int | None = None, unit: str = "") -> int:
+    """A whole number from ``low`` to ``high`` (no upper bound if None), or a SettingsError stating the range."""
+    allowed = f"≥ {low}" if high is None else f"from {low} to {high}"
+    rule = f"{what} must be a whole number{' of ' + unit if unit else ''} {allowed}, got {raw!r}"
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise SettingsError(f"{what} must be a whole number ≥ 0, got {raw!r}") from None
-    if value < 0:
-        raise SettingsError(f"{what} must be a whole number ≥ 0, got {raw!r}")
+        raise SettingsError(rule) from None
+    if value < low or (high is not None and value > high):
+        raise SettingsError(rule)
     return value
+
+
+def parse_non_negative(raw: str | int, what: str) -> int:
+    """An integer ≥ 0 for counters such as connect attempts (0 meaning "for ever")."""
+    return parse_whole(raw, what, 0)
 
 
 def parse_result_ttl(raw: str | int) -> int:
-    """Seconds ≥ 1: results, claims and message expiry all use it, and Redis refuses ``EX 0``."""
-    value = parse_non_negative(raw, c.ENV_RESULT_TTL)
-    if value < 1:
-        raise SettingsError(f"{c.ENV_RESULT_TTL} must be at least 1 second, got {raw!r}")
-    return value
+    """Seconds from 1 (Redis refuses ``EX 0``) to :data:`MAX_RESULT_TTL`: results, claims and message expiry."""
+    return parse_whole(raw, c.ENV_RESULT_TTL, 1, MAX_RESULT_TTL, "seconds")
 
 
 def result_ttl_from(env: Mapping[str, str]) -> int:
     return parse_result_ttl(env.get(c.ENV_RESULT_TTL, str(c.DEFAULT_RESULT_TTL)))
+
+
+def allowlist_from(env: Mapping[str, str]) -> Allowlist:
+    """``WORKER_ALLOWLIST``, or the safe default when unset; a malformed pattern is a SettingsError."""
+    try:
+        return Allowlist.parse(env.get(c.ENV_ALLOWLIST))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -119,34 +182,41 @@ class WorkerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | int | None) -> WorkerSettings:
         """Build settings from ``env`` (default ``os.environ``); non-None ``overrides`` (flags) win."""
-        source = dict(os.environ if env is None else env)
-
-        def pick(key: str, env_name: str, default: str) -> str:
-            value = overrides.get(key)
-            return str(value) if value is not None else source.get(env_name, default)
-
-        try:
-            pool = get_pool(pick("pool", c.ENV_POOL, DEFAULT_POOL))
-        except UnknownPoolError as exc:
-            raise SettingsError(str(exc)) from None
-        redis_url = pick("redis_url", c.ENV_REDIS_URL, c.DEFAULT_REDIS_URL)
-        parse_redis_url(redis_url)
-        loglevel = pick("loglevel", c.ENV_LOGLEVEL, "INFO").upper()
-        if loglevel not in LOGLEVELS:
-            raise SettingsError(f"log level must be one of {', '.join(LOGLEVELS)}, got {loglevel!r}")
-        queues = tuple(q.strip() for q in pick("queues", c.ENV_QUEUES, c.DEFAULT_QUEUE).split(",") if q.strip())
-        if not queues:
-            raise SettingsError("at least one queue is needed")
+        pick = Picker(dict(os.environ if env is None else env), overrides)
+        pool = parse_pool(*pick("pool", c.ENV_POOL, DEFAULT_POOL))
+        redis_url, url_from = pick("redis_url", c.ENV_REDIS_URL, c.DEFAULT_REDIS_URL)
+        parse_redis_url(redis_url, url_from)
+        given_name = pick.given("name", c.ENV_NAME)
         return cls(
             redis_url=redis_url,
             pool=pool,
-            concurrency=parse_concurrency(pick("concurrency", c.ENV_CONCURRENCY, str(pool.default_concurrency)), pool),
-            name=pick("name", c.ENV_NAME, f"{pool.name}@{socket.gethostname()}"),
-            queues=queues,
-            loglevel=loglevel,
-            allowlist=Allowlist.parse(source.get(c.ENV_ALLOWLIST)),
-            connect_attempts=parse_non_negative(
-                pick("connect_attempts", c.ENV_CONNECT_ATTEMPTS, "0"), "connect attempts"
-            ),
-            result_ttl=result_ttl_from(source),
+            concurrency=parse_concurrency(*pick("concurrency", c.ENV_CONCURRENCY, str(pool.default_concurrency)),
+                                          pool),
+            name=parse_node_name(*given_name) if given_name else f"{pool.name}@{socket.gethostname()}",
+            queues=parse_queues(*pick("queues", c.ENV_QUEUES, c.DEFAULT_QUEUE)),
+            loglevel=parse_loglevel(*pick("loglevel", c.ENV_LOGLEVEL, "INFO")),
+            allowlist=allowlist_from(pick.env),
+            connect_attempts=parse_non_negative(*pick("connect_attempts", c.ENV_CONNECT_ATTEMPTS, "0")),
+            result_ttl=result_ttl_from(pick.env),
         )
+
+
+@dataclass(frozen=True)
+class Picker:
+    """A setting's raw value and the input it came from: the flag if given, else the variable if set."""
+
+    env: Mapping[str, str]
+    flags: Mapping[str, str | int | None]
+
+    def given(self, key: str, env_name: str) -> tuple[str, str] | None:
+        """``(raw, where)`` with ``where`` the ``--flag`` or the variable, or None if neither was given."""
+        flag = self.flags.get(key)
+        if flag is not None:
+            return str(flag), f"--{key.replace('_', '-')}"
+        if env_name in self.env:
+            return self.env[env_name], env_name
+        return None
+
+    def __call__(self, key: str, env_name: str, default: str) -> tuple[str, str]:
+        """``(raw, where)``, the default (named after its variable) when neither was given."""
+        return self.given(key, env_name) or (default, env_name)

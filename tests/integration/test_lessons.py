@@ -46,11 +46,13 @@ def producer_env(results_dir: Path) -> dict[str, str]:
 
 
 def producer(redis_server: RedisServer, results_dir: Path, *args: str, json_output: bool = False,
-             db: int = 0) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "producer", "--redis-url", redis_server.url(db)]
+             db: int = 0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI in a subprocess; ``--redis-url`` is given unless ``env`` sets REDIS_URL itself."""
+    command = [sys.executable, "-m", "producer"]
+    command += [] if env and "REDIS_URL" in env else ["--redis-url", redis_server.url(db)]
     command += ["--json", *args] if json_output else list(args)
-    return subprocess.run(command, env=producer_env(results_dir), capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT, check=False)
+    return subprocess.run(command, env={**producer_env(results_dir), **(env or {})}, capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT, check=False)
 
 
 def lesson_json(redis_server: RedisServer, results_dir: Path, name: str) -> dict[str, Any]:
@@ -214,6 +216,11 @@ def test_ctrl_c_cancels_what_is_queued_and_exits_130(pool_workers: dict[str, Wor
         (["lesson", "futures", "--bogus"], "No such option '--bogus'"),
         (["lesson", "futures", "--progress", "sideways"], "Invalid value for '--progress'"),
         (["lesson"], "Missing argument '{futures|pools|gevent|asyncio|thread-safety|cancel}'"),
+        (["--queue", "a b", "demo"], "Invalid value for '--queue' (env var: 'PRODUCER_QUEUE'): --queue must be a "
+                                     "queue name of letters, digits"),
+        (["--redis-url", "http://x", "demo"], "Invalid value for '--redis-url' (env var: 'REDIS_URL'): --redis-url "
+                                              "must start with redis:// or rediss://"),
+        (["bench", "--out", __file__], "Invalid value for '--out'"),
     ],
 )
 def test_bad_usage_exits_2_with_a_message(redis_server: RedisServer, results_dir: Path, args: list[str],
@@ -222,6 +229,29 @@ def test_bad_usage_exits_2_with_a_message(redis_server: RedisServer, results_dir
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REDIS_URL": "http://x"}, "REDIS_URL must start with redis:// or rediss://, got 'http://x'"),
+        ({"REDIS_URL": "redis://:secret@h:0/0"}, "REDIS_URL has a bad port (1-65535): 'redis://:***@h:0/0'"),
+        ({"PRODUCER_QUEUE": "a b"}, "PRODUCER_QUEUE must be a queue name of letters, digits"),
+        ({"PRODUCER_CONNECT_TIMEOUT": "0"}, "PRODUCER_CONNECT_TIMEOUT must be a number of seconds > 0"),
+        ({"PRODUCER_SEND_TIMEOUT": "soon"}, "PRODUCER_SEND_TIMEOUT must be a number of seconds > 0"),
+        ({"PRODUCER_MAX_PAYLOAD_BYTES": "1MB"}, "PRODUCER_MAX_PAYLOAD_BYTES must be a whole number of bytes"),
+        ({"WORKER_ALLOWLIST": "math:sqrt"}, "WORKER_ALLOWLIST has the pattern 'math:sqrt', which can never match"),
+        ({"RESULT_TTL_SECONDS": "0"}, "RESULT_TTL_SECONDS must be a whole number of seconds from 1"),
+    ],
+)
+def test_bad_environment_is_one_line_and_exit_2(redis_server: RedisServer, results_dir: Path,
+                                                env: dict[str, str], message: str) -> None:
+    """Before anything runs or prints: exactly one line, naming the variable and what it allows."""
+    done = producer(redis_server, results_dir, "lesson", "futures", "--quick", env=env)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {message}"), done.stderr
+    assert done.stdout == ""
 
 
 def test_help_lists_every_lesson(redis_server: RedisServer, results_dir: Path) -> None:

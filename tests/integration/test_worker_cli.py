@@ -21,21 +21,35 @@ def worker_cmd(*args: str, env: dict[str, str] | None = None, timeout: float = 6
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["--pool", "bogus"], {}, "unknown pool 'bogus'; valid pools: prefork, threads, gevent, solo"),
-        ([], {"WORKER_POOL": "bogus"}, "valid pools: prefork, threads, gevent, solo"),
-        (["--concurrency", "0"], {}, "concurrency must be a positive integer, got '0'"),
-        (["--concurrency", "-3"], {}, "concurrency must be a positive integer, got '-3'"),
-        (["--concurrency", "many"], {}, "concurrency must be a positive integer, got 'many'"),
-        ([], {"WORKER_CONCURRENCY": "0"}, "concurrency must be a positive integer"),
+        (["--pool", "bogus"], {}, "--pool: unknown pool 'bogus'; valid pools: prefork, threads, gevent, solo"),
+        ([], {"WORKER_POOL": "bogus"}, "WORKER_POOL: unknown pool 'bogus'; valid pools: prefork, threads, gevent"),
+        (["--concurrency", "0"], {}, "--concurrency must be a positive integer, got '0'"),
+        (["--concurrency", "-3"], {}, "--concurrency must be a positive integer, got '-3'"),
+        (["--concurrency", "many"], {}, "--concurrency must be a positive integer, got 'many'"),
+        ([], {"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY must be a positive integer, got '0'"),
         (["--pool", "solo", "-c", "2"], {}, "solo pool always runs 1 task at a time"),
-        (["--redis-url", "http://nope"], {}, "REDIS_URL must start with redis://"),
+        (["--redis-url", "http://nope"], {}, "--redis-url must start with redis:// or rediss://"),
+        ([], {"REDIS_URL": "redis://h:0/0"}, "REDIS_URL has a bad port (1-65535)"),
+        (["--name", "w1"], {}, "--name must be name@host"),
+        ([], {"WORKER_NAME": "w1@%h"}, "WORKER_NAME must be name@host"),
+        (["--queues", "a b"], {}, "--queues must be comma-separated queue names"),
+        ([], {"WORKER_QUEUES": ","}, "WORKER_QUEUES names no queue"),
+        (["--loglevel", "chatty"], {}, "--loglevel must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ([], {"WORKER_LOGLEVEL": "loud"}, "WORKER_LOGLEVEL must be one of DEBUG"),
+        (["--connect-attempts", "-1"], {}, "--connect-attempts must be a whole number ≥ 0, got '-1'"),
+        ([], {"WORKER_CONNECT_ATTEMPTS": "x"}, "WORKER_CONNECT_ATTEMPTS must be a whole number ≥ 0"),
+        ([], {"WORKER_ALLOWLIST": "math:sqrt"}, "WORKER_ALLOWLIST has the pattern 'math:sqrt', which can never match"),
+        ([], {"RESULT_TTL_SECONDS": "0"}, "RESULT_TTL_SECONDS must be a whole number of seconds from 1 to 31536000"),
+        (["--check"], {"RESULT_TTL_SECONDS": "forever"}, "RESULT_TTL_SECONDS must be a whole number of seconds"),
         (["--frobnicate"], {}, "unrecognized arguments: --frobnicate"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(args: list[str], env: dict[str, str], message: str) -> None:
+    """Before Celery starts: argparse's usage, then one line that names the input and what it allows."""
     done = worker_cmd(*args, env=env)
     assert done.returncode == 2
-    assert message in done.stderr
+    naming = [line for line in done.stderr.splitlines() if message in line]
+    assert len(naming) == 1 and naming[0].startswith("python -m worker: error: "), done.stderr
     assert "Traceback" not in done.stderr
 
 
