@@ -39,6 +39,8 @@ def patched_by_gevent(module_name: str, parts: list[str]) -> bool:
 
 def split_target(target: str) -> tuple[str, list[str]]:
     """``module:qualname`` into the module and the public attribute path, or NotAllowedError."""
+    if not isinstance(target, str):  # a message is input too: anyone who can write to Redis can send any JSON
+        raise NotAllowedError(f"the target must be a string module:qualname, not {type(target).__name__}")
     module_name, _, qualname = target.partition(":")
     parts = qualname.split(".")
     names_ok = all(part.isidentifier() for part in module_name.split(".")) and all(
@@ -47,6 +49,14 @@ def split_target(target: str) -> tuple[str, list[str]]:
     if not module_name or not qualname or not names_ok:
         raise NotAllowedError(f"{target!r} is not the public name of a function (module:qualname)")
     return module_name, parts
+
+
+def checked_arguments(args: Any, kwargs: Any) -> tuple[list[Any], dict[str, Any]]:
+    """The runner's ``args`` and ``kwargs`` as a message must carry them, or a TypeError saying what came."""
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise TypeError(f"the runner takes a list of arguments and a dict of keyword arguments, "
+                        f"not {type(args).__name__} and {type(kwargs).__name__}")
+    return args, kwargs
 
 
 def resolve_allowed(target: str, allowlist: Allowlist) -> Callable[..., Any]:

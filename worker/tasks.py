@@ -20,7 +20,7 @@ from worker.app import app, redis_of
 from worker.base_task import ClaimedTask, checkpoint
 from worker.errors import DemoError
 from worker.identity import execution_context, original_sleep, patch_report
-from worker.runner import resolve_allowed
+from worker.runner import checked_arguments, resolve_allowed
 from worker.wire import to_wire
 
 
@@ -134,4 +134,6 @@ def call(target: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     The result goes back only if it arrives unchanged (the same rule as arguments, :mod:`worker.wire`);
     otherwise the task fails with a TypeError that says where in the result the problem is.
     """
-    return to_wire(resolve_allowed(target, worker_allowlist())(*args, **kwargs), "the result", target)
+    function = resolve_allowed(target, worker_allowlist())
+    args, kwargs = checked_arguments(args, kwargs)
+    return to_wire(function(*args, **kwargs), "the result", target)

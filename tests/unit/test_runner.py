@@ -8,7 +8,7 @@ import pytest
 
 from worker import functions
 from worker.allowlist import Allowlist, NotAllowedError
-from worker.runner import resolve_allowed
+from worker.runner import checked_arguments, resolve_allowed
 
 DEFAULT = Allowlist.parse(None)
 
@@ -48,3 +48,16 @@ def test_nothing_is_imported_before_the_allowlist_admits_it() -> None:
     import sys
 
     assert "antigravity" not in sys.modules
+
+
+@pytest.mark.parametrize("target", [None, 5, ["math:sqrt"], {"__type__": "tuple"}])
+def test_a_target_that_is_not_a_string_is_refused(target: object) -> None:
+    with pytest.raises(NotAllowedError, match="the target must be a string module:qualname"):
+        resolve_allowed(target, DEFAULT)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), [("abc", {}), ({"a": 1}, {}), ([], []), ([], None)])
+def test_runner_arguments_must_be_a_list_and_a_dict(args: object, kwargs: object) -> None:
+    with pytest.raises(TypeError, match="the runner takes a list of arguments and a dict of keyword arguments"):
+        checked_arguments(args, kwargs)
+    assert checked_arguments([1], {"k": 2}) == ([1], {"k": 2})
