@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from billiard.exceptions import WorkerLostError
+
 from worker.errors import DemoError, NotAllowedError, TaskInterruptedError
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "TaskInterruptedError",
     "UnknownTaskError",
     "WorkerGoneError",
+    "WorkerLostError",
     "rebuild_exception",
 ]
 
@@ -66,8 +69,12 @@ class RedisUnavailableError(ConnectionError):
     """Redis stayed unreachable past the executor's outage limit, so the task's outcome cannot be known."""
 
 
-class WorkerGoneError(RuntimeError):
-    """The worker that started the task stopped beating while it ran: the task's outcome is lost."""
+class WorkerGoneError(WorkerLostError, RuntimeError):
+    """The worker running (or holding) the task stopped beating: the task's outcome is lost.
+
+    A ``billiard.exceptions.WorkerLostError`` (what Celery records when a prefork child is killed), so one
+    ``except WorkerLostError`` covers every way a worker can be lost under a task.
+    """
 
 
 def loaded_exception_class(module: str, qualname: str) -> type[Exception] | None:

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 import uuid
 import weakref
 from collections import OrderedDict
@@ -22,27 +23,31 @@ from concurrent.futures import Executor, wait
 from typing import Any
 
 import redis
+from kombu.exceptions import OperationalError
 
 from producer.calls import CallBuilder, TaskCall, our_task_names
-from producer.errors import SendError
+from producer.errors import SendError, WorkerGoneError
 from producer.future import CeleryFuture
 from producer.listener import ResultListener
+from producer.recovery import MAX_RESENDS, Lost, lost_message, may_run_again, task_policies
 from producer.sender import TaskSender
 from producer.settings import ProducerSettings
 from producer.states import StateRouter
 from worker import constants as c
 from worker.app import create_app, redis_of
 from worker.cancellation import claim_for_cancel, request_interrupt
+from worker.policies import LostPolicy
 from worker.pools import POOLS, Interrupt
 from worker.preflight import redis_problem
 from worker.settings import parse_redis_url
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_SECONDS = 10.0
 SOCKET_TIMEOUT_SECONDS = 15.0
 """No Redis command of the producer blocks on purpose, so a Redis that hangs is an error after this long."""
 CLAIM_CHUNK = 1000
+SEND_RETRYABLE = (redis.ConnectionError, redis.TimeoutError, OperationalError, OSError)
+"""Errors of a Redis that is away (restarting, unreachable): a send retries them until its deadline."""
 
 _live_executors: weakref.WeakSet[CeleryExecutor] = weakref.WeakSet()
 _interpreter_exiting = threading.Event()
@@ -54,16 +59,20 @@ class CeleryExecutor(Executor):
     ``max_workers`` bounds how many of this executor's tasks are sent and unfinished at once; the rest wait
     in this process, cancellable for free. The default, None, sends every task at once and lets the
     workers' total concurrency be the limit. Connection settings come from the environment
-    (``REDIS_URL``, ``PRODUCER_QUEUE``, ``WORKER_ALLOWLIST``) unless given here.
+    (``REDIS_URL``, ``PRODUCER_QUEUE``, ``WORKER_ALLOWLIST``) unless given here. ``lost_policy``, when given,
+    overrides every task's own answer to "its worker died under it" (``worker/policies.py``).
     """
 
     def __init__(self, max_workers: int | None = None, *, redis_url: str | None = None,
-                 queue: str | None = None, settings: ProducerSettings | None = None) -> None:
+                 queue: str | None = None, settings: ProducerSettings | None = None,
+                 lost_policy: LostPolicy | None = None) -> None:
         if max_workers is not None and max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
         self.settings = settings or ProducerSettings.from_env(redis_url=redis_url, queue=queue)
         self._check_redis()
         self.max_workers = max_workers
+        self._lost_policy = lost_policy
+        self._policies = task_policies()
         self.executor_id = uuid.uuid4().hex[:12]
         self.lock = threading.Lock()  # futures' state decisions (the Driver protocol)
         self._queue_lock = threading.Lock()  # what is outstanding, unsent, in flight
@@ -83,7 +92,9 @@ class CeleryExecutor(Executor):
         # and then the finalizer stops its thread, as the stdlib's threads stop with their executor.
         self._router = StateRouter(self._outstanding.get, weakref.WeakMethod(self._snapshot), self._redis,
                                    self._app.backend, outage_limit=self.settings.outage_limit_seconds,
-                                   abandon_all=weakref.WeakMethod(self._abandon_all))
+                                   abandon_all=weakref.WeakMethod(self._abandon_all),
+                                   on_lost=weakref.WeakMethod(self._on_lost), ttl=self.settings.result_ttl,
+                                   queue=self.settings.queue)
         self._listener = self._start_listener()
         finalizer = weakref.finalize(self, _release, self._listener, self._app, self._redis)
         finalizer.atexit = False  # at exit, _shutdown_at_exit waits for the work first
@@ -151,7 +162,7 @@ class CeleryExecutor(Executor):
 
     # -- internals --------------------------------------------------------------------------------------
     def _check_redis(self) -> None:
-        problem = redis_problem(self.settings.redis_url)
+        problem = redis_problem(self.settings.redis_url, timeout=self.settings.connect_timeout_seconds)
         if problem is not None:
             address = parse_redis_url(self.settings.redis_url)
             raise ConnectionError(f"cannot use Redis at {address}: {problem}")
@@ -164,7 +175,7 @@ class CeleryExecutor(Executor):
                                   wake=functools.partial(_publish_empty, self._redis),
                                   tick_seconds=self.settings.watchdog_seconds)
         try:
-            listener.start(CONNECT_TIMEOUT_SECONDS)
+            listener.start(self.settings.connect_timeout_seconds)
         except ConnectionError:
             self._app.close()
             raise
@@ -197,7 +208,8 @@ class CeleryExecutor(Executor):
 
     def _new_future(self, call: TaskCall) -> CeleryFuture:
         """Register a future and queue its call (caller holds ``_queue_lock``)."""
-        future = CeleryFuture(f"{self.task_prefix}{uuid.uuid4().hex}", self)
+        future = CeleryFuture(self._new_task_id(), self)
+        future.call = call
         self._outstanding[future.task_id] = future
         self._unsent[future.task_id] = (future, call)
         future.add_done_callback(self._on_future_done)
@@ -234,12 +246,72 @@ class CeleryExecutor(Executor):
         finally:
             local.dispatching = False
 
+    def _new_task_id(self) -> str:
+        return f"{self.task_prefix}{uuid.uuid4().hex}"
+
     def _send(self, items: list[tuple[CeleryFuture, TaskCall]]) -> None:
-        try:
-            self._sender.send([(f.task_id, call) for f, call in items])
-        except Exception as exc:
-            with self._completing():
-                self._abandon([future for future, _ in items], exc)
+        """Hand ``items`` to Redis, retrying a Redis that is away until the send deadline, then fail them.
+
+        A retried batch may have been half written; a duplicate message is harmless, the claim lets one
+        copy run, and an abandoned batch is cancelled by claim so no half of it can run later.
+        """
+        deadline = time.monotonic() + self.settings.send_timeout_seconds
+        delay = 0.1
+        while True:
+            try:
+                self._sender.send([(f.task_id, call) for f, call in items])
+                return
+            except SEND_RETRYABLE as exc:
+                if time.monotonic() + delay > deadline:
+                    self._fail_send(items, exc)
+                    return
+                logger.warning("cannot send %d task(s) (%s); retrying in %.1fs", len(items), exc, delay)
+                time.sleep(delay)
+                delay = min(1.0, delay * 2)
+            except Exception as exc:
+                self._fail_send(items, exc)
+                return
+
+    def _fail_send(self, items: list[tuple[CeleryFuture, TaskCall]], cause: BaseException) -> None:
+        with self._completing():
+            self._abandon([future for future, _ in items], cause)
+
+    def _policy_of(self, future: CeleryFuture) -> LostPolicy:
+        if self._lost_policy is not None:
+            return self._lost_policy
+        return self._policies.get(future.call.name if future.call else "", LostPolicy.FAIL)
+
+    def _on_lost(self, lost: Lost) -> None:
+        """The watchdog (or Celery's WorkerLostError) says the future's worker died: follow its policy."""
+        future, policy = lost.future, self._policy_of(lost.future)
+        if lost.started:
+            future.lost_runs += 1
+        retry = may_run_again(policy, future.lost_runs) if lost.started else future.resends < MAX_RESENDS
+        if retry and self._resend(future):
+            future.resends += 0 if lost.started else 1
+            return
+        error = lost.error or WorkerGoneError(lost_message(lost, future.task_id, policy, future.lost_runs))
+        with self._completing():
+            future.resolve(exception=error)
+
+    def _resend(self, future: CeleryFuture) -> bool:
+        """Send the future's call again under a new task id (messages for the old id are ignored from now on).
+
+        Re-pointed under the futures' lock, so a concurrent ``cancel()`` claims either the old id (already
+        settled) or the new one, never a copy that then runs. False if the future ended meanwhile.
+        """
+        call = future.call
+        with self.lock:
+            if future.done() or call is None:
+                return False
+            with self._queue_lock:
+                self._outstanding.pop(future.task_id, None)
+                old, future.task_id = future.task_id, self._new_task_id()
+                future.execution = None
+                self._outstanding[future.task_id] = future
+        logger.warning("task %s lost with its worker; sent again as %s", old, future.task_id)
+        self._send([(future, call)])
+        return True
 
     def _abandon(self, futures: list[CeleryFuture], cause: BaseException) -> None:
         """Sending failed: make sure none of these can run later, then fail them with the reason."""
@@ -262,6 +334,7 @@ class CeleryExecutor(Executor):
 
     def _on_future_done(self, future: Any) -> None:  # Future[Any] in the stdlib's callback signature
         """Free the future's slot and send what was waiting for one (runs where the future completed)."""
+        future.call = None
         with self._queue_lock:
             self._outstanding.pop(future.task_id, None)
             if future.sent:
@@ -309,12 +382,18 @@ class CeleryExecutor(Executor):
         for start in range(0, len(candidates), CLAIM_CHUNK):
             chunk = candidates[start:start + CLAIM_CHUNK]
             try:
-                outcomes = claim_for_cancel(self._redis, [f.task_id for f in chunk], self.settings.result_ttl)
+                ids = [f.task_id for f in chunk]
+                outcomes = claim_for_cancel(self._redis, ids, self.settings.result_ttl)
             except redis.RedisError as exc:
                 logger.warning("could not cancel %d queued task(s): %s", len(chunk), exc)
                 continue
-            for future, outcome in zip(chunk, outcomes, strict=True):
-                future.settle_cancel(functools.partial(bool, outcome.won))
+            for future, claimed, outcome in zip(chunk, ids, outcomes, strict=True):
+                future.settle_cancel(functools.partial(self._claimed_cancel, future, claimed, outcome.won))
+
+    def _claimed_cancel(self, future: CeleryFuture, claimed_id: str, won: bool) -> bool | None:
+        """A pipelined claim's outcome, if it still concerns the future's task (run under the futures' lock);
+        a future sent again meanwhile under a new id is claimed afresh."""
+        return won if future.task_id == claimed_id else self.claim_cancel(future)
 
     @contextlib.contextmanager
     def _completing(self) -> Iterator[None]:

@@ -49,6 +49,12 @@ class CeleryFuture(Future[Any]):
         self._progress_callbacks: list[ProgressCallback] = []
         self.sent = False
         """Handed to the broker (set by the executor); until then it waits in the executor's own queue."""
+        self.call: Any = None
+        """The validated call (kept until the future ends, to send it again if its worker dies)."""
+        self.lost_runs = 0
+        """Started runs lost with their worker; the task's policy says how many it may have."""
+        self.resends = 0
+        """Times it was taken back from a dead worker that held it unstarted and sent again."""
         self.execution: dict[str, Any] | None = None
         """Where the task runs: hostname, pool, pid, thread, greenlet (the worker's STARTED meta)."""
         self.progress: dict[str, Any] | None = None

@@ -18,10 +18,10 @@ from typing import Any
 
 from celery import states
 
-from producer.errors import RedisUnavailableError, TaskInterruptedError, WorkerGoneError, rebuild_exception
+from producer.errors import RedisUnavailableError, TaskInterruptedError, WorkerLostError, rebuild_exception
 from producer.future import CeleryFuture
+from producer.recovery import Lost, Watchdog, owner_of
 from worker import constants as c
-from worker.heartbeat import alive_key
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +32,19 @@ class StateRouter:
     def __init__(self, lookup: Callable[[str], CeleryFuture | None],
                  snapshot: Callable[[], Callable[[], list[CeleryFuture]] | None],
                  redis_client: Any, backend: Any, *, outage_limit: float,
-                 abandon_all: Callable[[], Callable[[BaseException], None] | None]) -> None:
-        """``snapshot`` and ``abandon_all`` are weak references to the executor's methods (``WeakMethod``):
-        this router lives on the listener thread and must not keep a dropped executor alive."""
+                 abandon_all: Callable[[], Callable[[BaseException], None] | None],
+                 on_lost: Callable[[], Callable[[Lost], None] | None], ttl: int, queue: str) -> None:
+        """``snapshot``, ``abandon_all`` and ``on_lost`` are weak references to the executor's methods
+        (``WeakMethod``): this router lives on the listener thread and must not keep a dropped executor alive."""
         self._lookup = lookup
         self._snapshot_ref = snapshot
         self._outage_limit = outage_limit
         self._abandon_all_ref = abandon_all
         self._redis = redis_client
         self._backend = backend
+        self._on_lost_ref = on_lost
+        self._watchdog = Watchdog(redis_client, ttl=ttl, queue=queue, stored_meta=self._stored_meta,
+                                 apply_meta=self.on_state, on_lost=self._lost)
         self._handlers: dict[str, Callable[[CeleryFuture, dict[str, Any]], None]] = {
             states.STARTED: self._started,
             c.STATE_PROGRESS: self._progress,
@@ -79,18 +83,13 @@ class StateRouter:
             logger.exception("could not apply the stored state of %s", task_id)
 
     def on_idle(self) -> None:
-        """Fail running futures whose worker stopped beating (``worker/heartbeat.py``), unless they finished."""
-        running = [f for f in self._snapshot() if f.running() and f.execution and f.execution.get("boot")]
-        if not running:
-            return
-        nodes = sorted({str(f.execution["hostname"]) for f in running if f.execution})
-        beats = dict(zip(nodes, self._redis.mget([alive_key(node) for node in nodes]), strict=True))
-        gone = [f for f in running if f.execution and beats[f.execution["hostname"]] != f.execution["boot"].encode()]
-        for future, meta in zip(gone, self._stored_meta(gone), strict=True):
-            if meta is not None and meta.get("status") in states.READY_STATES:
-                self.on_state(future.task_id, meta)  # it finished; the message just has not arrived
-            else:
-                future.resolve(exception=WorkerGoneError(worker_gone_message(future)))
+        """Find futures whose worker stopped beating (``worker/heartbeat.py``); their policy decides."""
+        self._watchdog.check(self._snapshot())
+
+    def _lost(self, lost: Lost) -> None:
+        on_lost = self._on_lost_ref()
+        if on_lost is not None:
+            on_lost(lost)
 
     def on_outage(self, seconds: float) -> None:
         """Redis gone for longer than the limit: end every outstanding future with the reason, not silence."""
@@ -130,9 +129,12 @@ class StateRouter:
     def _success(future: CeleryFuture, meta: dict[str, Any]) -> None:
         future.resolve(result=meta.get("result"))
 
-    @staticmethod
-    def _failure(future: CeleryFuture, meta: dict[str, Any]) -> None:
-        future.resolve(exception=rebuild_exception(meta.get("result"), meta.get("traceback")))
+    def _failure(self, future: CeleryFuture, meta: dict[str, Any]) -> None:
+        error = rebuild_exception(meta.get("result"), meta.get("traceback"))
+        if isinstance(error, WorkerLostError) and not future.done():  # Celery's word for a killed prefork child
+            self._lost(Lost(future, started=True, owner=owner_of(future.execution), error=error))
+            return
+        future.resolve(exception=error)
 
     @staticmethod
     def _revoked(future: CeleryFuture, meta: dict[str, Any]) -> None:
@@ -150,9 +152,3 @@ def interrupted_message(future: CeleryFuture, meta: dict[str, Any]) -> str:
     reason = " ".join(map(str, result.get("exc_message") or [])) if isinstance(result, dict) else ""
     return (f"task {future.task_id} was interrupted on {where.get('hostname', '?')} "
             f"({where.get('pool', '?')} pool){': ' + reason if reason else ''}")
-
-
-def worker_gone_message(future: CeleryFuture) -> str:
-    where = future.execution or {}
-    return (f"worker {where.get('hostname')} ({where.get('pool')} pool) stopped beating while running task "
-            f"{future.task_id}; the task's outcome is lost")

@@ -60,7 +60,8 @@ class RedisServer:
 
     port: int
     password: str
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
+    """None until launched (a server planned for a port, to be started later)."""
     workdir: Path
     persistent: bool = False
 
@@ -95,7 +96,14 @@ class RedisServer:
         except redis.RedisError:
             return False
 
+    def send_signal(self, signum: int) -> None:
+        """SIGSTOP / SIGCONT make a hung Redis: it keeps its socket open and answers nothing."""
+        if self.process is not None:
+            self.process.send_signal(signum)
+
     def stop(self) -> None:
+        if self.process is None:
+            return
         if self.process.poll() is None:
             self.process.terminate()
         self.process.wait(timeout=10)
@@ -146,7 +154,8 @@ class WorkerFactory:
         return env
 
     def start(self, pool: str, concurrency: int | None = None, queue: str | None = None,
-              env: dict[str, str] | None = None) -> WorkerProcess:
+              env: dict[str, str] | None = None, *, wait: bool = True) -> WorkerProcess:
+        """Start ``python -m worker``; with ``wait``, until it answers a Celery ping."""
         name = f"{pool}-{uuid.uuid4().hex[:8]}@test"
         queue = queue or f"q-{name.split('@', maxsplit=1)[0]}"
         args = [sys.executable, "-m", "worker", "--pool", pool, "--name", name, "--queues", queue]
@@ -158,7 +167,8 @@ class WorkerFactory:
                                        start_new_session=True)
         worker = WorkerProcess(name, pool, queue, concurrency, process, log_path)
         self.started.append(worker)
-        self.wait_ready(worker)
+        if wait:
+            self.wait_ready(worker)
         return worker
 
     def wait_ready(self, worker: WorkerProcess) -> None:

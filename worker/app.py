@@ -28,6 +28,7 @@ def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green:
     """Celery settings, each with the reason we need it."""
     return {
         **timeouts(socket_timeout),
+        "broker_transport_options": {**REDELIVERY, **socket_options(socket_timeout)},
         # Redis is both the broker and the result backend: one service to run, and the producer's
         # listener subscribes to the backend's pub/sub channels.
         "broker_url": redis_url,
@@ -47,6 +48,10 @@ def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green:
         # One shared backend per process: without it every gevent greenlet opens its own Redis connection
         # (gevent runs 2.5x slower, measured in ../shared/DESIGN.md).
         "result_backend_thread_safe": True,
+        # A result that cannot be stored because Redis is restarting is retried, not dropped: a dropped result
+        # would leave its future running for ever. 40 tries with backoff capped at 10 s: about five minutes.
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 40,
         # Results, claims and interrupt flags expire instead of filling Redis.
         "result_expires": result_ttl,
         # A worker takes a task from Redis only when a pool slot is free (prefetch 1, and no reservation
@@ -64,10 +69,25 @@ def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green:
         "broker_connection_retry_on_startup": True,
         # Only affects acks_late tasks (we have none); set explicitly to silence Celery's pending change.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "imports": ["worker.tasks", "worker.lesson_tasks", "worker.ledger_tasks", "worker.heartbeat"],
+        "imports": ["worker.tasks", "worker.lesson_tasks", "worker.ledger_tasks", "worker.heartbeat",
+                    "worker.redelivery"],
         "task_default_queue": default_queue,
         "worker_hijack_root_logger": True,
     }
+
+
+REDELIVERY = {"visibility_timeout": 30, "unacked_restore_interval": 5, "unacked_restore_throttle": 1}
+"""A message a worker fetched but never started (gevent prefetches; a worker can die before Celery even sees
+a fetched message) sits in kombu's ``unacked`` hash until ``visibility_timeout`` and is then put back on
+the queue by any live worker's sweep. kombu's defaults (1 hour, a sweep every 100 s) would leave such a
+task's future pending that long after a worker dies; 30 s and a sweep every 5 s bound it. A live but busy
+worker's message put back early is harmless: the start claim lets exactly one copy run."""
+
+
+def socket_options(socket_timeout: float | None) -> dict[str, Any]:
+    if socket_timeout is None:
+        return {}
+    return {"socket_timeout": socket_timeout, "socket_connect_timeout": 5.0}
 
 
 def timeouts(socket_timeout: float | None) -> dict[str, Any]:
@@ -75,11 +95,7 @@ def timeouts(socket_timeout: float | None) -> dict[str, Any]:
     Celery's defaults: their gate and io tasks block in BLPOP for as long as they were asked to."""
     if socket_timeout is None:
         return {}
-    return {
-        "redis_socket_timeout": socket_timeout,
-        "redis_socket_connect_timeout": 5.0,
-        "broker_transport_options": {"socket_timeout": socket_timeout, "socket_connect_timeout": 5.0},
-    }
+    return {"redis_socket_timeout": socket_timeout, "redis_socket_connect_timeout": 5.0}
 
 
 def create_app(

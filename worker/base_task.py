@@ -12,15 +12,31 @@ from typing import Any
 
 from celery import Task, current_task, states
 from celery.exceptions import Ignore
+from celery.signals import task_received
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from worker.app import redis_of, result_ttl_seconds
-from worker.cancellation import Owner, StartClaim, StartedState, claim_for_start, interrupt_requested
+from worker.cancellation import (
+    Owner,
+    StartClaim,
+    StartedState,
+    claim_for_start,
+    hold_on_receipt,
+    interrupt_requested,
+)
 from worker.errors import TaskInterruptedError
 from worker.heartbeat import boot_id
 from worker.identity import current_pool_name, execution_context
 from worker.policies import LostPolicy
 
 logger = logging.getLogger(__name__)
+
+
+OUTAGE_RETRY = Retry(ExponentialBackoff(cap=5.0, base=0.25), retries=30)
+"""A message is acknowledged before its claim, so a claim that fails for a Redis restart must not drop it:
+retry for about two minutes (30 tries, backoff capped at 5 s), as long as Celery retries storing results."""
 
 
 class ClaimedTask(Task):  # type: ignore[type-arg]
@@ -33,7 +49,10 @@ class ClaimedTask(Task):  # type: ignore[type-arg]
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         owner = Owner(current_pool_name(), self.request.hostname or "unknown", boot_id() or "")
         started = self.started_state(task_id)
-        claim = claim_for_start(redis_of(self.app), task_id, owner, result_ttl_seconds(self.app), started)
+        claim = OUTAGE_RETRY.call_with_retry(
+            lambda: claim_for_start(redis_of(self.app), task_id, owner, result_ttl_seconds(self.app), started),
+            lambda exc: logger.warning("task %s: Redis unreachable while claiming it (%s); retrying", task_id, exc),
+        )
         if claim is StartClaim.CANCELLED:
             self.skip_cancelled(task_id)
         if claim is StartClaim.ALREADY_STARTED:
@@ -65,5 +84,27 @@ def checkpoint() -> None:
     """
     task = current_task
     task_id = task.request.id if task else None
-    if task_id and interrupt_requested(redis_of(task.app), task_id):
+    if not task_id:
+        return
+    try:
+        requested = interrupt_requested(redis_of(task.app), task_id)
+    except RedisError as exc:  # a Redis restart must not fail the task; the next checkpoint asks again
+        logger.warning("task %s: cannot read its interrupt flag (%s)", task_id, exc)
+        return
+    if requested:
         raise TaskInterruptedError(f"task {task_id} was interrupted on request")
+
+
+@task_received.connect
+def _hold_on_receipt(request: Any = None, **_: Any) -> None:
+    """Mark the task held by this worker as soon as its message is taken off the queue (before the ack), so
+    a producer can take it back if this worker dies before starting it (``worker/cancellation.py``)."""
+    task = getattr(request, "task", None)
+    if request is None or not isinstance(task, ClaimedTask):
+        return
+    owner = Owner(current_pool_name(), request.hostname or "unknown", boot_id() or "")
+    try:
+        hold_on_receipt(redis_of(task.app), request.id, owner, result_ttl_seconds(task.app))
+    except RedisError as exc:
+        logger.warning("task %s: could not mark it held (%s); it runs, but is not recoverable if this worker dies",
+                       request.id, exc)

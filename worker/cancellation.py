@@ -5,12 +5,18 @@ workers alive at that moment, a task a threads or gevent worker has already rese
 late SUCCESS overwrites REVOKED. So the race between "a worker starts the task" and "a producer cancels
 it" is decided atomically on one key, and the loser backs off::
 
-    worker, before running:  a Lua script: GET cfx:claim:<id>; if empty, SET it to "started:<pool>:<boot>:<node>"
-                             and store + PUBLISH the STARTED record  -> nothing there: run it
+    worker, on receipt:      SET cfx:claim:<id> "held:<pool>:<boot>:<node>" NX    (who holds the message)
+    worker, before running:  a Lua script: GET cfx:claim:<id>; if empty or held, SET it to
+                             "started:<pool>:<boot>:<node>" and store + PUBLISH the STARTED record
+                                                                     -> it was empty or held: run it
                                                                      -> "cancelled": skip it
-    producer, in cancel():   SET cfx:claim:<id> "cancelled" NX GET             -> nil: cancelled, never runs
-                                                                              -> "started:...": it runs
-                                                                                 there; cancel() is False
+    producer, in cancel():   a Lua script: unless cfx:claim:<id> is "started:...", SET it "cancelled"
+                                                                     -> cancelled, never runs
+                                                                     -> "started:...": it runs there;
+                                                                        cancel() is False
+
+The held mark is what lets a producer recover a task from a worker that died after taking its message
+off the queue but before starting it: nothing else records where such a message went.
 
 A running task is a separate matter: ``cfx:interrupt:<id>`` is a flag the producer sets and a task polls
 (``checkpoint()``), the only way to stop a task on pools that cannot interrupt one.
@@ -51,14 +57,18 @@ class Owner:
     def claim_value(self) -> str:
         return f"{c.CLAIM_STARTED}:{self.pool}:{self.boot}:{self.node}"
 
+    def held_value(self) -> str:
+        return f"{c.CLAIM_HELD}:{self.pool}:{self.boot}:{self.node}"
+
     def execution(self) -> dict[str, str]:
         """What a producer knows of where the task runs before its STARTED message arrives."""
         return {"hostname": self.node, "pool": self.pool, "boot": self.boot}
 
     @classmethod
-    def from_claim(cls, value: bytes | str | None) -> Owner | None:
+    def from_claim(cls, value: bytes | str | None, kind: str = c.CLAIM_STARTED) -> Owner | None:
+        """The worker named by a ``kind`` claim value ("started" by default, or "held"); None otherwise."""
         text = value.decode() if isinstance(value, bytes) else value
-        if not text or not text.startswith(f"{c.CLAIM_STARTED}:") or text.count(":") < 3:
+        if not text or not text.startswith(f"{kind}:") or text.count(":") < 3:
             return None
         _, pool, boot, node = text.split(":", 3)
         return cls(pool, node, boot)
@@ -74,7 +84,7 @@ def interrupt_key(task_id: str) -> str:
 
 CLAIM_AND_ANNOUNCE = """
 local previous = redis.call('GET', KEYS[1])
-if previous then return previous end
+if previous and string.sub(previous, 1, 5) ~= 'held:' then return previous end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
 redis.call('PUBLISH', KEYS[2], ARGV[3])
@@ -82,11 +92,29 @@ return false
 """
 """Claim the task and, only if that won, store and publish its STARTED state: one round trip, atomic."""
 
+CANCEL = """
+local previous = redis.call('GET', KEYS[1])
+if previous and string.sub(previous, 1, 8) == 'started:' then return previous end
+redis.call('SET', KEYS[1], 'cancelled', 'EX', ARGV[1])
+return previous
+"""
+"""Cancel unless a worker started the task; return what was there (nil, held, cancelled or started)."""
+
 
 @functools.cache
 def claim_and_announce_script(client: Redis) -> Script:
     """The script bound to ``client`` (one per process): EVALSHA, loaded once."""
     return client.register_script(CLAIM_AND_ANNOUNCE)
+
+
+@functools.cache
+def cancel_script(client: Redis) -> Script:
+    return client.register_script(CANCEL)
+
+
+def hold_on_receipt(client: Redis, task_id: str, owner: Owner, ttl: int) -> None:
+    """Mark that ``owner`` took this task's message off the queue; a claim already there stays."""
+    client.set(claim_key(task_id), owner.held_value(), nx=True, ex=ttl)
 
 
 @dataclass(frozen=True)
@@ -121,16 +149,17 @@ class CancelClaim:
 
 
 def claim_for_cancel(client: Redis, task_ids: list[str], ttl: int) -> list[CancelClaim]:
-    """Try to claim each task for cancelling it, in one pipeline (``SET NX GET``)."""
+    """Try to claim each task for cancelling it, in one pipeline of the cancel script."""
+    script = cancel_script(client)
     with client.pipeline(transaction=False) as pipe:
         for task_id in task_ids:
-            pipe.set(claim_key(task_id), c.CLAIM_CANCELLED, nx=True, ex=ttl, get=True)
+            script(keys=[claim_key(task_id)], args=[ttl], client=pipe)
         previous = pipe.execute()
     return [cancel_outcome(value) for value in previous]
 
 
 def cancel_outcome(previous: bytes | str | None) -> CancelClaim:
-    """Nothing there, or already cancelled: the cancel holds. A worker's claim there: it lost."""
+    """Nothing there, held, or already cancelled: the cancel holds. A worker started it: it lost."""
     owner = Owner.from_claim(previous)
     return CancelClaim(won=owner is None, owner=owner)
 

@@ -73,6 +73,9 @@ ALIVE_PREFIX: Final = "cfx:alive:"
 
 CLAIM_CANCELLED: Final = "cancelled"
 CLAIM_STARTED: Final = "started"
+CLAIM_HELD: Final = "held"
+"""A worker received the task and may start it; a cancel still wins over this, and the producer takes it back
+if that worker dies first (``producer/recovery.py``)."""
 
 STATE_PROGRESS: Final = "PROGRESS"
 """The custom Celery state a progress-reporting task publishes, with ``{"current", "total"}`` meta."""

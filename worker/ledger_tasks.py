@@ -1,9 +1,10 @@
 """Tasks that write a side-effect ledger, so a soak run can prove what ran, and how often.
 
 Each run first adds one to ``cfx:ledger:<run>`` field ``<token>`` (HINCRBY), then does what it was asked:
-succeed, fail, work slowly (interruptible, and the window in which a worker gets killed), or report
-progress. A cancelled task must leave no entry; no token may count more runs than its task's policy
-allows (``worker/policies.py``). The two tasks differ only in that policy.
+succeed, fail, work slowly (interruptible, and the window in which a worker gets killed), report
+progress, or wait at a gate (``cfx:gate:<token>``) until a test releases it. A cancelled task must leave
+no entry; no token may count more runs than its task's policy allows (``worker/policies.py``). The two
+tasks differ only in that policy.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import time
 from typing import Any
 
 from celery import Task
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from worker import constants as c
 from worker.app import app, redis_of, result_ttl_seconds
@@ -19,7 +22,7 @@ from worker.base_task import ClaimedTask, checkpoint
 from worker.errors import DemoError
 from worker.policies import LostPolicy
 
-ACTIONS = ("ok", "fail", "slow", "progress")
+ACTIONS = ("ok", "fail", "slow", "progress", "gate")
 
 
 def ledger_key(run: str) -> str:
@@ -35,6 +38,19 @@ def write_entry(run: str, token: str) -> int:
     return int(runs)
 
 
+def wait_at_gate(token: str, seconds: float) -> None:
+    """BLPOP ``cfx:gate:<token>`` in one-second rounds until released, riding out a Redis restart (a task
+    whose own IO gives up on the first dropped connection would fail the soak for the wrong reason)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if redis_of(app).blpop([f"{c.GATE_PREFIX}{token}"], timeout=1) is not None:
+                return
+        except (RedisConnectionError, RedisTimeoutError):
+            time.sleep(0.2)
+    raise TimeoutError(f"gate {token!r} was not released within {seconds}s")
+
+
 def perform(task: Task, run: str, token: str, action: str, seconds: float) -> str:  # type: ignore[type-arg]
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
@@ -46,6 +62,8 @@ def perform(task: Task, run: str, token: str, action: str, seconds: float) -> st
         while (left := deadline - time.monotonic()) > 0:
             checkpoint()
             time.sleep(min(0.05, left))
+    if action == "gate":
+        wait_at_gate(token, seconds)
     if action == "progress":
         steps = 4
         for current in range(1, steps + 1):

@@ -474,11 +474,11 @@ def test_a_hung_redis_ends_futures_with_a_reason(tmp_path: Any) -> None:
     own = RedisServer.start(tmp_path)
     created = CeleryExecutor(settings=own_settings(own, "nobody", watchdog_seconds=0.3, outage_limit_seconds=1.0))
     queued = created.submit(tasks.noop)
-    own.process.send_signal(signal.SIGSTOP)  # not refusing: hanging
+    own.send_signal(signal.SIGSTOP)  # not refusing: hanging
     try:
         assert isinstance(queued.exception(TIMEOUT), RedisUnavailableError)
     finally:
-        own.process.send_signal(signal.SIGCONT)
+        own.send_signal(signal.SIGCONT)
         created.shutdown(wait=True)
         own.stop()
 
