@@ -23,14 +23,13 @@ from concurrent.futures import Executor, wait
 from typing import Any
 
 import redis
-from kombu.exceptions import OperationalError
 
 from producer.calls import CallBuilder, TaskCall, our_task_names
 from producer.errors import SendError, WorkerGoneError
 from producer.future import CeleryFuture
 from producer.listener import ResultListener
 from producer.recovery import MAX_RESENDS, Lost, lost_message, may_run_again, task_policies
-from producer.sender import TaskSender
+from producer.sender import TaskSender, never_delivered, redis_away
 from producer.settings import ProducerSettings
 from producer.states import StateRouter
 from worker import constants as c
@@ -46,8 +45,6 @@ logger = logging.getLogger(__name__)
 SOCKET_TIMEOUT_SECONDS = 15.0
 """No Redis command of the producer blocks on purpose, so a Redis that hangs is an error after this long."""
 CLAIM_CHUNK = 1000
-SEND_RETRYABLE = (redis.ConnectionError, redis.TimeoutError, OperationalError, OSError)
-"""Errors of a Redis that is away (restarting, unreachable): a send retries them until its deadline."""
 
 _live_executors: weakref.WeakSet[CeleryExecutor] = weakref.WeakSet()
 _interpreter_exiting = threading.Event()
@@ -257,24 +254,23 @@ class CeleryExecutor(Executor):
         """
         deadline = time.monotonic() + self.settings.send_timeout_seconds
         delay = 0.1
+        sent_ids = [(f, f.task_id) for f, _ in items]
         while True:
             try:
-                self._sender.send([(f.task_id, call) for f, call in items])
+                self._sender.send([(task_id, call) for (_, task_id), (_, call) in zip(sent_ids, items, strict=True)])
                 return
-            except SEND_RETRYABLE as exc:
-                if time.monotonic() + delay > deadline:
-                    self._fail_send(items, exc)
+            except Exception as exc:
+                if not redis_away(exc) or time.monotonic() + delay > deadline:
+                    self._fail_send(sent_ids, exc)
                     return
                 logger.warning("cannot send %d task(s) (%s); retrying in %.1fs", len(items), exc, delay)
                 time.sleep(delay)
                 delay = min(1.0, delay * 2)
-            except Exception as exc:
-                self._fail_send(items, exc)
-                return
 
-    def _fail_send(self, items: list[tuple[CeleryFuture, TaskCall]], cause: BaseException) -> None:
+    def _fail_send(self, sent_ids: list[tuple[CeleryFuture, str]], cause: BaseException) -> None:
+        """Abandon the futures still waiting on this send (one the watchdog sent again under a new id is not)."""
         with self._completing():
-            self._abandon([future for future, _ in items], cause)
+            self._abandon([future for future, task_id in sent_ids if future.task_id == task_id], cause)
 
     def _policy_of(self, future: CeleryFuture) -> LostPolicy:
         if self._lost_policy is not None:
@@ -314,10 +310,21 @@ class CeleryExecutor(Executor):
         return True
 
     def _abandon(self, futures: list[CeleryFuture], cause: BaseException) -> None:
-        """Sending failed: make sure none of these can run later, then fail them with the reason."""
+        """Sending failed: make sure none of these can run later, then fail them with the reason.
+
+        If the batch may have reached Redis and Redis cannot be asked to cancel it, failing the futures would
+        be a guess (the message may run). They stay outstanding instead: the watchdog's next look for
+        messages that are nowhere takes back what did not arrive, and the outage limit bounds the wait.
+        """
         address = parse_redis_url(self.settings.redis_url)
-        with contextlib.suppress(redis.RedisError):
+        try:
             claim_for_cancel(self._redis, [f.task_id for f in futures], self.settings.result_ttl)
+        except redis.RedisError as exc:
+            if not never_delivered(cause):
+                logger.warning("%d task(s) may or may not have reached Redis at %s (%s); settling them when it "
+                               "answers again", len(futures), address, exc)
+                self._router.request_audit()
+                return
         for future in futures:
             error = SendError(f"could not send task {future.task_id} to Redis at {address}: {cause}")
             error.__cause__ = cause

@@ -12,7 +12,8 @@ future that has not finished:
 
 * nobody has it: a worker's BRPOP took the message off the queue and the worker died before kombu wrote it to
   its ``unacked`` hash, or before Celery saw it (kombu's Redis transport has no atomic fetch). Such a
-  message is nowhere, so whenever a worker is seen to die, unclaimed futures are looked up in the queue
+  message is nowhere, so whenever a worker is seen to die (and after Redis comes back from an outage, which
+  can swallow a message the same way), unclaimed futures are looked up in the queue
   and in ``unacked``; those found in neither are cancelled by claim and sent again. A message that was
   only in transit to a live worker is cancelled as well, so exactly one copy runs either way.
 
@@ -65,6 +66,8 @@ class Watchdog:
         self._ttl = ttl
         self._queue = queue
         self._workers: dict[bytes, bytes] = {}  # alive key -> boot id, as last seen
+        self.audit_requested = False
+        """Set after a reconnect or an uncertain send: look for messages that are nowhere at the next tick."""
         self._stored_meta = stored_meta
         self._apply_meta = apply_meta
         self._on_lost = on_lost
@@ -73,15 +76,16 @@ class Watchdog:
         unfinished = [f for f in futures if not f.done()]
         if not unfinished:
             return
-        a_worker_died = self._a_worker_died()
+        audit = self._a_worker_died() or self.audit_requested
         running, held, unclaimed = self._locate(unfinished)
         beats = self._beats({owner.node for _, owner in running + held})
         dead_running = [(f, o) for f, o in running if beats.get(o.node) != o.boot.encode()]
         dead_holders = [(f, o) for f, o in held if beats.get(o.node) != o.boot.encode()]
         self._settle_dead_runs(dead_running)
         self._take_back(dead_holders)
-        if a_worker_died and unclaimed:
+        if audit and unclaimed:
             self._take_back([(f, None) for f in self._nowhere(unclaimed)])
+        self.audit_requested = False
 
     def _a_worker_died(self) -> bool:
         """Whether a worker seen alive at the last tick is gone (or came back as a new boot) since."""

@@ -10,10 +10,13 @@ Flower shows), and a batch of them goes out in one Redis pipeline through kombu'
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import redis
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from producer.calls import TaskCall
 
@@ -57,3 +60,24 @@ class TaskSender:
             return
         with batch(max_size=BATCH_COMMANDS):
             yield
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it was raised from, outermost first (kombu wraps redis-py's errors)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def redis_away(exc: BaseException) -> bool:
+    """A Redis that is restarting or unreachable (worth retrying), not a message Redis refused."""
+    return any(isinstance(e, (redis.ConnectionError, redis.TimeoutError, OperationalError, OSError))
+               for e in causes(exc))
+
+
+def never_delivered(exc: BaseException) -> bool:
+    """The connection was never made (refused, no such host), so no command of the batch reached Redis."""
+    return any(isinstance(e, (ConnectionRefusedError, socket.gaierror)) for e in causes(exc))

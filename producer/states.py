@@ -66,8 +66,14 @@ class StateRouter:
         if future is not None and handler is not None:
             handler(future, meta)
 
+    def request_audit(self) -> None:
+        """At the next tick, look for sent messages that are nowhere (``producer/recovery.py``)."""
+        self._watchdog.audit_requested = True
+
     def on_resubscribed(self) -> None:
-        """Apply the stored state of every sent task: what was published while we were away."""
+        """Apply the stored state of every sent task: what was published while we were away; and, since a
+        Redis restart can swallow a message a worker was fetching, look for messages that are nowhere."""
+        self.request_audit()
         futures = self._snapshot()
         for start in range(0, len(futures), MGET_CHUNK):
             chunk = futures[start:start + MGET_CHUNK]

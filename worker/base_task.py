@@ -49,9 +49,16 @@ class ClaimedTask(Task):  # type: ignore[type-arg]
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         owner = Owner(current_pool_name(), self.request.hostname or "unknown", boot_id() or "")
         started = self.started_state(task_id)
+        failed: list[BaseException] = []
+
+        def on_failure(exc: BaseException) -> None:
+            failed.append(exc)
+            logger.warning("task %s: Redis unreachable while claiming it (%s); retrying", task_id, exc)
+
         claim = OUTAGE_RETRY.call_with_retry(
-            lambda: claim_for_start(redis_of(self.app), task_id, owner, result_ttl_seconds(self.app), started),
-            lambda exc: logger.warning("task %s: Redis unreachable while claiming it (%s); retrying", task_id, exc),
+            lambda: claim_for_start(redis_of(self.app), task_id, owner, result_ttl_seconds(self.app), started,
+                                    retry=bool(failed)),
+            on_failure,
         )
         if claim is StartClaim.CANCELLED:
             self.skip_cancelled(task_id)

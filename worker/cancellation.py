@@ -126,17 +126,21 @@ class StartedState:
     ttl: int
 
 
-def claim_for_start(client: Redis, task_id: str, owner: Owner, ttl: int, started: StartedState) -> StartClaim:
+def claim_for_start(client: Redis, task_id: str, owner: Owner, ttl: int, started: StartedState, *,
+                    retry: bool = False) -> StartClaim:
     """Try to claim ``task_id`` for running it and, if won, announce STARTED in the same script.
 
     Celery would store STARTED with a GET and then a SET+PUBLISH pipeline after our claim: three round trips
-    where one does, on the path every task takes.
+    where one does, on the path every task takes. ``retry``: an earlier attempt lost its reply (a Redis
+    restart can cut it after the script ran), so finding this worker's own claim means that attempt won.
     """
     previous = claim_and_announce_script(client)(keys=[claim_key(task_id), started.key],
                       args=[owner.claim_value(), ttl, started.payload, started.ttl])
     if previous is None:
         return StartClaim.WON
     text = previous.decode() if isinstance(previous, bytes) else str(previous)
+    if retry and text == owner.claim_value():
+        return StartClaim.WON
     return StartClaim.CANCELLED if text == c.CLAIM_CANCELLED else StartClaim.ALREADY_STARTED
 
 

@@ -10,6 +10,7 @@ tasks differ only in that policy.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from celery import Task
@@ -18,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from worker import constants as c
 from worker.app import app, redis_of, result_ttl_seconds
-from worker.base_task import ClaimedTask, checkpoint
+from worker.base_task import OUTAGE_RETRY, ClaimedTask, checkpoint
 from worker.errors import DemoError
 from worker.policies import LostPolicy
 
@@ -29,13 +30,24 @@ def ledger_key(run: str) -> str:
     return f"{c.LEDGER_PREFIX}{run}"
 
 
+COUNT_ONCE = """
+if redis.call('HSETNX', KEYS[2], ARGV[2], 1) == 1 then redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return redis.call('HGET', KEYS[1], ARGV[1])
+"""
+"""Count a run once per attempt id, so a write retried after a cut reply cannot count the same run twice."""
+
+
 def write_entry(run: str, token: str) -> int:
-    """Count one run of ``token``; the ledger expires with the results it vouches for."""
-    with redis_of(app).pipeline(transaction=True) as pipe:
-        pipe.hincrby(ledger_key(run), token, 1)
-        pipe.expire(ledger_key(run), result_ttl_seconds(app))
-        runs, _ = pipe.execute()
-    return int(runs)
+    """Count one run of ``token``; the ledger expires with the results it vouches for.
+
+    Retried across a Redis restart like the claim; the attempt id makes the retry idempotent.
+    """
+    attempt, client = uuid.uuid4().hex, redis_of(app)
+    keys = [ledger_key(run), f"{ledger_key(run)}:attempts"]
+    args: list[str | int] = [token, attempt, result_ttl_seconds(app)]
+    return int(OUTAGE_RETRY.call_with_retry(lambda: client.eval(COUNT_ONCE, 2, *keys, *args), lambda exc: None))
 
 
 def wait_at_gate(token: str, seconds: float) -> None:
