@@ -17,7 +17,7 @@ from producer.demo import wait_running
 from producer.errors import RemoteTraceback
 from producer.gates import new_gate_name, open_gate, record_count
 from tests.stack.conftest import ENV_FILE, Compose, parse_env
-from worker import tasks
+from worker import functions, tasks
 from worker.errors import DemoError
 
 pytestmark = pytest.mark.stack
@@ -67,3 +67,16 @@ def test_any_producer_command_runs_in_the_stack(stack: Compose) -> None:
     output = stack("run", "--rm", "-T", "producer", "--queue", "celery", "--json", "lesson", "futures", "--quick")
     document = json.loads(output)
     assert document["ok"] is True
+
+
+def test_a_redis_restart_keeps_queued_work_and_workers_reconnect(stack: Compose, executor: CeleryExecutor) -> None:
+    """The stack's Redis keeps an append-only file on its volume: a message queued before `restart redis` is
+    still queued after it, and the worker container reconnects and serves again without being restarted."""
+    parked = f"parked-{uuid.uuid4().hex[:8]}"  # a queue no worker consumes
+    executor.celery_app.send_task("worker.tasks.noop", queue=parked)
+    stack("restart", "redis")
+    password = parse_env(ENV_FILE.read_text())["REDIS_PASSWORD"]
+    published = stack("port", "redis", "6379").strip().rsplit(":", 1)[1]
+    with CeleryExecutor(redis_url=f"redis://:{password}@127.0.0.1:{published}/0") as after:
+        assert after.redis.llen(parked) == 1
+        assert after.submit(tasks.cpu_bound, 10).result(TIMEOUT) == functions.spin(10)
