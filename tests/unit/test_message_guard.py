@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 
 from producer.settings import DEFAULT_MAX_PAYLOAD_BYTES
 from worker import constants as c
-from worker.app import create_app
-from worker.message_guard import MAX_BYTES_OPTION, TRANSPORT, envelope_problem
+from worker.message_guard import envelope_problem
 from worker.settings import MIN_MESSAGE_BYTES, SettingsError, WorkerSettings
 
 LIMIT = c.DEFAULT_MAX_MESSAGE_BYTES
@@ -151,12 +150,6 @@ def test_no_single_field_value_makes_the_guard_raise(path: tuple[str, ...], valu
     target[path[-1]] = value
     problem = envelope_problem(message, LIMIT)
     assert problem is None or isinstance(problem, str)
-
-
-def test_every_app_uses_the_guarded_transport_with_the_limit() -> None:
-    conf = create_app("redis://:pw@127.0.0.1:6379/0").conf
-    assert conf.broker_transport == TRANSPORT
-    assert conf.broker_transport_options[MAX_BYTES_OPTION] == LIMIT
 
 
 @pytest.mark.parametrize("bad", ["abc", "-1", "1000", "1.5"])
