@@ -41,16 +41,21 @@ RULES = (
     Rule("AWS secret access key", re.compile(r"(?i)aws_secret_access_key\s*[=:]\s*[\"']?([^\s\"']+)"), True),
     Rule("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
     Rule("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    Rule("requirepass with a literal", re.compile(r"requirepass\s+[\"']?([^\s\"']+)"), True),
+    Rule("literal requirepass", re.compile(r"requirepass\s+[\"']?([^\s\"']+)"), True),
     Rule("password in a URL", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/:@\"'`]*:([^\s@/\"'`]+)@"), True),
-    Rule("secret assigned a literal", re.compile(
-        r"(?<![\w{])[A-Z0-9_]*(?:PASSWORD|SECRET|TOKEN|API_KEY|BASIC_AUTH)[A-Z0-9_]*[\"']?\s*[=:]\s*[\"']?([^\s\"'#,)]+)"),
-         True),
+    # KEY=VALUE as in env files, compose, shell and YAML: a quoted value, or a bare one that ends the line (so
+    # code such as ``SECRET_NAME = re.compile(...)`` is not a finding).
+    Rule("secret variable set to a literal", re.compile(
+        r"(?<![\w{])[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|API_KEY|ACCESS_KEY|AUTH_TOKEN|ACCESS_TOKEN|BASIC_AUTH)"
+        r"[A-Z0-9_]*[\"']?\s*[=:]\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'#]+)\s*(?:#.*)?$)"), True),
+    # password="..." in code and config of any case: only quoted literals.
+    Rule("password set to a literal", re.compile(
+        r"(?i)\b\w*(?:password|passwd|secret)\w*[\"']?\s*[=:]\s*[\"']([^\"']+)[\"']"), True),
 )
 
 
 def allowed(value: str) -> bool:
-    return bool(VARIABLE.match(value)) or value in PLACEHOLDERS or value in TEST_VALUES
+    return not value or bool(VARIABLE.match(value)) or value in PLACEHOLDERS or value in TEST_VALUES
 
 
 def findings(text: str) -> Iterator[tuple[int, str]]:
@@ -58,7 +63,8 @@ def findings(text: str) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(text.splitlines(), start=1):
         for rule in RULES:
             for match in rule.pattern.finditer(line):
-                if not (rule.checks_value and allowed(match.group(1))):
+                value = next((group for group in match.groups() if group is not None), "")
+                if not (rule.checks_value and allowed(value)):
                     yield number, rule.name
 
 
@@ -79,9 +85,10 @@ def text_of(path: Path) -> str | None:
 
 
 def test_no_tracked_file_contains_a_secret() -> None:
+    """Every tracked file but this one, whose rules and samples are what a secret looks like."""
     found = [
         f"{path.relative_to(ROOT)}:{number}: {rule}"
-        for path in tracked_files() if (text := text_of(path)) is not None
+        for path in tracked_files() if path != Path(__file__).resolve() and (text := text_of(path)) is not None
         for number, rule in findings(text)
     ]
     assert not found, "secret-looking content is committed:\n" + "\n".join(found)
@@ -95,7 +102,7 @@ def test_no_env_file_is_tracked_and_env_is_ignored() -> None:
 
 
 # -- the scanner itself: each rule finds what it is for, and lets placeholders through --------------------
-# The samples are assembled at run time, so this file never contains what it looks for.
+# Samples that are real-looking keys are assembled at run time, so not even this file holds one.
 KEY_HEADER = "-----BEGIN " + "RSA PRIVATE KEY-----"
 AWS_KEY = "AKIA" + "Q" * 16
 GITHUB = "ghp" + "_" + "a1" * 18
@@ -109,12 +116,15 @@ GITHUB = "ghp" + "_" + "a1" * 18
         (f"key = '{AWS_KEY}'", "AWS access key id"),
         ("aws_secret_access_key = " + "wJalr" + "XUtnFEMI", "AWS secret access key"),
         (f"token: {GITHUB}", "GitHub token"),
-        ("requirepass " + "hunter2", "requirepass with a literal"),
+        ("requirepass " + "hunter2", "literal requirepass"),
         ("REDIS_URL=redis://:" + "hunter2" + "@redis:6379/0", "password in a URL"),
         ("url = 'rediss://user:" + "Tr0ub4dor" + "@host/0'", "password in a URL"),
-        ("FLOWER_PASSWORD=" + "hunter2", "secret assigned a literal"),
-        ("  REDIS_PASSWORD: " + "hunter2", "secret assigned a literal"),
-        ("FLOWER_BASIC_AUTH=admin:" + "hunter2", "secret assigned a literal"),
+        ("FLOWER_PASSWORD=" + "hunter2", "secret variable set to a literal"),
+        ("  REDIS_PASSWORD: " + "hunter2  # prod", "secret variable set to a literal"),
+        ("export API_KEY='" + "k-123'", "secret variable set to a literal"),
+        ("FLOWER_BASIC_AUTH=admin:" + "hunter2", "secret variable set to a literal"),
+        ("db_password = '" + "hunter2'", "password set to a literal"),
+        ('{"password": "' + 'hunter2"}', "password set to a literal"),
     ],
 )
 def test_scanner_finds(text: str, rule: str) -> None:
@@ -132,6 +142,10 @@ def test_scanner_finds(text: str, rule: str) -> None:
         "REDIS_PASSWORD=$(secret)",
         "REDIS_PASSWORD=" + "stack-test-redis-password",
         "password: str",
+        "password=\"wrong\"",
+        "SECRET_NAME = re.compile(r\"PASSWORD|SECRET\")",
+        "HOSTILE_TOKEN = \"hostile\"",
+        "REDIS_PASSWORD=",
         "redis://127.0.0.1:6379/0",
     ],
 )
