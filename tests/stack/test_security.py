@@ -70,3 +70,20 @@ def test_no_env_file_is_in_the_image(stack: Compose) -> None:
     found = run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", "celery-futures-lab:latest",
                  "-c", "find / -xdev -name '.env*' 2>/dev/null; true"]).split()
     assert found == [], f"env files in the image: {found}"
+
+
+@pytest.mark.parametrize(
+    ("entry", "secret"),
+    [
+        ("REDIS_URL=redis://:pw@redis:6379/0", True),
+        ("FLOWER_BASIC_AUTH=admin:pw", True),
+        ("DB_PASSWORD=pw", True),
+        ("APP_SECRET_KEY=k", True),
+        ("REDIS_URL=redis://redis:6379/0", False),
+        ("PATH=/opt/venv/bin:/usr/local/bin:/usr/bin", False),
+        ("PIP_DISABLE_PIP_VERSION_CHECK=1", False),
+    ],
+)
+def test_what_counts_as_a_baked_in_secret(entry: str, secret: bool) -> None:
+    """The image check above, on entries made up here (needs no Docker)."""
+    assert bool(secrets_in_env([entry])) is secret
