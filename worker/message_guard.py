@@ -24,11 +24,13 @@ not survive, found by pushing mutated copies of a real message at a real worker,
 So every message is checked against the shape kombu's envelope and Celery's task protocol 2 document (only
 the fields shown above to do harm are type-checked, so messages from other Celery versions still pass),
 protocol 1 task messages are refused (Celery has sent protocol 2 since 4.0, and its protocol 1 path crashed
-on most faults tried), and no message may exceed :data:`~worker.constants.ENV_MAX_MESSAGE_BYTES`. A rejected
-message is logged and dropped: it has been popped from its list and was never reserved or acknowledged,
-so it is gone and nothing else is touched. The size is checked after kombu has read and parsed the message
-(that part of its read loop is not ours to change), so the limit keeps a huge message from being decoded
-again, logged, handed to a pool and run, not from being read once.
+on most faults tried), and no message may exceed :data:`~worker.constants.ENV_MAX_MESSAGE_BYTES`. A message
+is taken for protocol 1 when it has no task header and its JSON body is an object with a ``task`` key, which
+none of Celery's events or control messages has. A rejected message is logged and dropped: it has been
+popped from its list and was never reserved or acknowledged, so it is gone and nothing else is touched.
+The size is checked after kombu has read and parsed the message (that part of its read loop is not ours to
+change), so the limit keeps a huge message from being decoded again, logged, handed to a pool and run, not
+from being read once.
 
 The guard is wired the documented way: Celery's ``broker_transport`` names this module's kombu Redis
 ``Transport`` subclass (an explicit transport class; the URL's scheme, password, TLS query parameters and
