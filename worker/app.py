@@ -16,23 +16,31 @@ from celery.backends.redis import RedisBackend
 
 from worker import constants as c
 from worker import wire  # noqa: F401  (registers the tuple type with kombu's JSON before any message)
+from worker.message_guard import MAX_BYTES_OPTION, TRANSPORT
 from worker.pools import DEFAULT_POOL, POOLS
-from worker.settings import result_ttl_from
+from worker.settings import max_message_bytes_from, result_ttl_from
 
 if TYPE_CHECKING:
     from redis import Redis
 
 
 def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green: bool = False,
-                  socket_timeout: float | None = None) -> dict[str, Any]:
+                  socket_timeout: float | None = None,
+                  max_message_bytes: int = c.DEFAULT_MAX_MESSAGE_BYTES) -> dict[str, Any]:
     """Celery settings, each with the reason we need it."""
     return {
         **timeouts(socket_timeout),
-        "broker_transport_options": {**REDELIVERY, **socket_options(socket_timeout)},
+        "broker_transport_options": {
+            **REDELIVERY, **socket_options(socket_timeout), MAX_BYTES_OPTION: max_message_bytes,
+        },
         # Redis is both the broker and the result backend: one service to run, and the producer's
         # listener subscribes to the backend's pub/sub channels.
         "broker_url": redis_url,
         "result_backend": redis_url,
+        # kombu's Redis transport with a guard: a message that is not JSON, not kombu's envelope, or bigger
+        # than max_message_bytes is logged and discarded instead of stopping or restarting the consumer
+        # (worker/message_guard.py says what Celery and kombu do without it).
+        "broker_transport": TRANSPORT,
         # JSON only: pickle would let anyone who can write to Redis run code on workers and producers.
         "task_serializer": "json",
         "result_serializer": "json",
@@ -143,6 +151,7 @@ class EnvConfig(Mapping[str, Any]):
                 result_ttl_from(env),
                 env.get(c.ENV_QUEUES, c.DEFAULT_QUEUE).split(",")[0].strip() or c.DEFAULT_QUEUE,
                 green=POOLS.get(env.get(c.ENV_POOL, DEFAULT_POOL), POOLS[DEFAULT_POOL]).is_green,
+                max_message_bytes=max_message_bytes_from(env),
             )
         return self._config
 

@@ -34,12 +34,16 @@ ENV_SEND_TIMEOUT: Final = "PRODUCER_SEND_TIMEOUT"
 """Seconds a producer keeps trying to hand a task to Redis before the future fails with SendError."""
 ENV_MAX_PAYLOAD: Final = "PRODUCER_MAX_PAYLOAD_BYTES"
 """The largest JSON arguments a producer sends; bigger ones are refused at submit."""
+ENV_MAX_MESSAGE_BYTES: Final = "WORKER_MAX_MESSAGE_BYTES"
+"""The largest message (as stored in Redis) a worker accepts; bigger ones are logged and discarded."""
 ENV_RESULT_TTL: Final = "RESULT_TTL_SECONDS"
 """How long results, claims and interrupt flags stay in Redis."""
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
 DEFAULT_QUEUE: Final = "celery"
 DEFAULT_RESULT_TTL: Final = 24 * 3600
+DEFAULT_MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
+"""Room for the producer's largest arguments (1 MiB of JSON, 1.33x once base64-encoded) and the envelope."""
 DEFAULT_ALLOWLIST: Final = (
     "builtins.pow",
     "builtins.divmod",

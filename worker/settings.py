@@ -161,6 +161,19 @@ def allowlist_from(env: Mapping[str, str]) -> Allowlist:
         raise SettingsError(str(exc)) from None
 
 
+MIN_MESSAGE_BYTES = 64 * 1024
+"""A limit below this would refuse ordinary tasks (an envelope alone is 1-2 KB)."""
+
+
+def parse_max_message_bytes(raw: str | int) -> int:
+    """The worker's message size limit (``worker/message_guard.py``), at least :data:`MIN_MESSAGE_BYTES`."""
+    return parse_whole(raw, c.ENV_MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES, unit="bytes")
+
+
+def max_message_bytes_from(env: Mapping[str, str]) -> int:
+    return parse_max_message_bytes(env.get(c.ENV_MAX_MESSAGE_BYTES, str(c.DEFAULT_MAX_MESSAGE_BYTES)))
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     """Everything a worker process needs to know, resolved once before Celery starts."""
@@ -174,6 +187,7 @@ class WorkerSettings:
     allowlist: Allowlist
     connect_attempts: int
     result_ttl: int
+    max_message_bytes: int = c.DEFAULT_MAX_MESSAGE_BYTES
 
     @property
     def redis_address(self) -> RedisAddress:
@@ -198,6 +212,7 @@ class WorkerSettings:
             allowlist=allowlist_from(pick.env),
             connect_attempts=parse_non_negative(*pick("connect_attempts", c.ENV_CONNECT_ATTEMPTS, "0")),
             result_ttl=result_ttl_from(pick.env),
+            max_message_bytes=max_message_bytes_from(pick.env),
         )
 
 

@@ -42,6 +42,8 @@ def worker_cmd(*args: str, env: dict[str, str] | None = None, timeout: float = 6
         ([], {"RESULT_TTL_SECONDS": "0"}, "RESULT_TTL_SECONDS must be a whole number of seconds from 1 to 31536000"),
         (["--check"], {"RESULT_TTL_SECONDS": "forever"}, "RESULT_TTL_SECONDS must be a whole number of seconds"),
         (["--frobnicate"], {}, "unrecognized arguments: --frobnicate"),
+        ([], {"WORKER_MAX_MESSAGE_BYTES": "1000"},
+         "WORKER_MAX_MESSAGE_BYTES must be a whole number of bytes ≥ 65536, got '1000'"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(args: list[str], env: dict[str, str], message: str) -> None:
