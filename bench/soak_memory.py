@@ -3,8 +3,9 @@
 Baseline: after the executor has started and run a warm-up (its first sends, failures, cancels and
 interrupts import and cache what any later task reuses), before the soak submits. After: the executor shut
 down, the futures dropped, ``gc.collect()``. Two numbers each time: everything this process holds, and the
-same without what the soak's own modules (``bench/``) allocated, which are its records of the run rather
-than the producer's memory; the check uses the second. The lines that grew most are kept, to say where any
+same without what the soak's own modules (``bench/``) and its terminal (``rich``, whose caches keep every
+distinct progress line it drew) allocated, which are the harness's rather than the producer's memory; the
+check uses the second. The lines that grew most are kept, to say where any
 difference lives.
 """
 
@@ -15,7 +16,8 @@ import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HARNESS_FILES = str(Path(__file__).resolve().parent / "*")
+HARNESS_FILES = (str(Path(__file__).resolve().parent / "*"), "*/rich/*", tracemalloc.__file__)
+"""Allocation sites that are the soak's own: its modules, the terminal it draws on, tracemalloc itself."""
 TOP_LINES = 8
 
 
@@ -24,7 +26,7 @@ class MemoryPoint:
     total_bytes: int
     """Everything traced (``tracemalloc.get_traced_memory()``'s current)."""
     producer_bytes: int
-    """The same without allocations made in ``bench/`` or by tracemalloc itself."""
+    """The same without the harness's allocations (:data:`HARNESS_FILES`)."""
     snapshot: tracemalloc.Snapshot | None = field(default=None, repr=False, compare=False)
 
 
@@ -56,8 +58,7 @@ def measure() -> MemoryPoint:
     """Collect garbage, then measure."""
     gc.collect()
     total, _ = tracemalloc.get_traced_memory()
-    snapshot = tracemalloc.take_snapshot().filter_traces([
-        tracemalloc.Filter(False, HARNESS_FILES), tracemalloc.Filter(False, tracemalloc.__file__)])
+    snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, f) for f in HARNESS_FILES])
     return MemoryPoint(total, sum(stat.size for stat in snapshot.statistics("filename")), snapshot)
 
 

@@ -130,7 +130,8 @@ class Soak:
         deadline = began + self.config.deadline_seconds
         url = self.cluster.redis.url()
         machine = describe_machine(url)
-        numpat_baseline = numpat(self.cluster.redis.client())
+        with self.cluster.redis.client() as probe:
+            numpat_baseline = numpat(probe)
         soak_memory.start()
         try:
             driven = self.drive(make_plan(self.config.tasks, self.config.seed, self.config.slow_seconds), deadline)
@@ -138,11 +139,11 @@ class Soak:
         finally:
             peak = soak_memory.peak_and_stop()
         memory = MemoryFigures(driven.baseline, after, peak)
-        probe = self.cluster.redis.client()
         self.terminal.status("soak: reading what is left in Redis")
-        found = inspect_redis(probe, executor_id=driven.executor_id, result_prefix=driven.result_prefix,
-                              queue=QUEUE, numpat_baseline=numpat_baseline)
-        ledger = {text(k): int(v) for k, v in probe.hgetall(ledger_key(self.run_id)).items()}
+        with self.cluster.redis.client() as probe:
+            found = inspect_redis(probe, executor_id=driven.executor_id, result_prefix=driven.result_prefix,
+                                  queue=QUEUE, numpat_baseline=numpat_baseline)
+            ledger = {text(k): int(v) for k, v in probe.hgetall(ledger_key(self.run_id)).items()}
         machine["load_average_at_end"] = load_average()
         checks = self.verdict(driven, memory, found, ledger)
         return SoakRun(self.config, self.run_id, started, now(), time.monotonic() - began, machine,
