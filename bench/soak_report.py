@@ -118,8 +118,10 @@ def tables(run: SoakRun, doc: dict[str, Any]) -> list[tuple[str, str, list[str],
         ("workers", "Workers", ["worker", "pool", "concurrency", "role"],
          [[w["name"], w["pool"], w["concurrency"], w["role"]] for w in run.workers]),
         ("machine", "Machine", ["", ""], [[k, v] for k, v in machine.items()]),
-        ("stuck", "Futures that never ended", ["index", "token", "kind", "task", "task_id", "state", "execution"],
-         [[s["index"], s["token"], s["kind"], s["task"], s["task_id"], s["state"], json.dumps(s["execution"])]
+        ("stuck", "Futures that never ended, and where Redis last saw their tasks",
+         ["token", "kind", "task", "task_id", "future", "ran on", "claim", "stored state", "message"],
+         [[s["token"], s["kind"], s["task"].rsplit(".", 1)[-1], s["task_id"], s["state"],
+           (s["execution"] or {}).get("hostname", "-"), s.get("claim"), s.get("stored_state"), s.get("message")]
           for s in run.driven.stuck[:STUCK_SHOWN]]),
     ]
 

@@ -32,7 +32,11 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Completed
                "--out", str(folder / "results"), "--workdir", str(folder / "work")]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False,
                           cwd=ROOT)
-    return done, json.loads(done.stdout), folder
+    try:
+        doc = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"the soak printed no JSON document (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return done, doc, folder
 
 
 def test_the_soak_passes_every_check(soak: tuple[subprocess.CompletedProcess[str], dict[str, Any], Path]) -> None:
