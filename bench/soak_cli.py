@@ -1,8 +1,9 @@
 """``bench/soak.py``'s flags: parse and validate, run, print, write, exit with the verdict.
 
-Exit status: 0 every check passed, 1 a check failed (they are named on stderr and in soak.json), 2 bad usage.
-When a future never ended the executor would wait for it at interpreter exit (as the stdlib's do), so the
-process then ends with ``os._exit`` once everything is written and said.
+Exit status: 0 every check passed, 1 a check failed (they are named on stderr and in soak.json) or the run
+could not be carried out, 2 bad usage, 130 interrupted. When a future never ended the executor would wait
+for it at interpreter exit (as the stdlib's do), so the process then ends with ``os._exit`` once everything
+is written and said, and so it does after Ctrl-C or a crash of the harness (the cluster is stopped first).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -93,7 +96,14 @@ def main(*, tasks: int, seed: int, pools: list[str], concurrency: dict[str, int]
                         kill_pool=kill_pool, slow_seconds=slow_seconds, window=window, deadline_seconds=deadline,
                         stall_seconds=stall, memory_slack_bytes=memory_slack_kib * 1024, workdir=workdir)
     terminal = Terminal(json_output=json_output, progress=progress)
-    run = run_soak(config, terminal)
+    try:
+        run = run_soak(config, terminal)
+    except KeyboardInterrupt:
+        terminal.status("soak: interrupted; its cluster is stopped")
+        leave(130)
+    except Exception:
+        terminal.error(f"the soak could not be carried out:\n{traceback.format_exc()}")
+        leave(1)
     doc = document(run)
     folder = out or RESULTS_ROOT / run.started_at[:10]
     written = write(run, doc, folder)
@@ -103,10 +113,15 @@ def main(*, tasks: int, seed: int, pools: list[str], concurrency: dict[str, int]
         show(terminal, run, doc)
     terminal.status(f"soak: wrote {', '.join(map(str, written))}")
     terminal.flush_json()
-    sys.stdout.flush()
-    sys.stderr.flush()
     code = 0 if run.ok else 1
     if run.driven.stuck:
-        os._exit(code)
+        leave(code)
     sys.exit(code)
+
+
+def leave(code: int) -> NoReturn:
+    """Exit now, without the executor's at-exit wait for futures that will never end."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
