@@ -54,11 +54,13 @@ class Cluster:
     def _start_worker(self, pool: str) -> WorkerProcess:
         return self.factory.start(pool, self.concurrency[pool], queue=QUEUE)
 
-    def reserved(self, pool: str) -> set[str]:
-        """Ids of the tasks the pool's worker has received but not started (Celery's ``inspect reserved``)."""
+    def holding(self, pool: str) -> set[str]:
+        """Ids of the tasks the pool's worker holds: received (``inspect reserved``) or handed to its pool
+        (``inspect active``), which for us includes tasks acknowledged but not yet claimed."""
         name = self.workers[pool].name
-        replies: dict[str, Any] = self.app.control.inspect(destination=[name], timeout=INSPECT_SECONDS).reserved() or {}
-        return {str(request["id"]) for request in replies.get(name, [])}
+        inspect = self.app.control.inspect(destination=[name], timeout=INSPECT_SECONDS)
+        replies: list[dict[str, Any]] = [inspect.reserved() or {}, inspect.active() or {}]
+        return {str(request["id"]) for reply in replies for request in reply.get(name, [])}
 
     def kill(self, pool: str) -> WorkerProcess:
         """SIGKILL the pool's worker and its children at once; returns the dead worker."""

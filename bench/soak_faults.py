@@ -1,7 +1,7 @@
 """The faults a soak injects, on a thread of their own while the driver keeps submitting.
 
 1. When a third of the tasks have been submitted and the chosen pool's worker is running some of them:
-   ask it which tasks it holds without having started them (``inspect reserved``), SIGKILL its process
+   ask it which tasks it holds (``inspect reserved`` and ``active``), SIGKILL its process
    group, note which futures were running there, and start a replacement of the same pool.
 2. At two thirds: restart Redis (the driver holds its next submission until the restart has begun, so
    tasks are submitted before, during and after it).
@@ -41,7 +41,7 @@ class KillRecord:
     running: set[int]
     """Futures running on the worker when it died."""
     stranded: set[int]
-    """Futures the worker had received but not started."""
+    """Futures the worker had received but not started (not claimed: their futures were not running)."""
     replacement: str | None = None
     replacement_seconds: float | None = None
 
@@ -112,14 +112,14 @@ class Faults:
             self.problems.append(f"the {self.kill_pool} worker ran nothing for {RUNNING_WAIT_SECONDS:.0f}s; "
                                  "killed it idle")
         name = self.cluster.workers[self.kill_pool].name
-        reserved = self.cluster.reserved(self.kill_pool)
+        holding = self.cluster.holding(self.kill_pool)
         running_before = self.flight.running_on(name)
         self.cluster.kill(self.kill_pool)
         at, submitted = time.monotonic(), self.flight.submitted
         time.sleep(SETTLE_SECONDS)
         running = {i for i in running_before | self.flight.running_on(name)
                    if self.flight.done_at.get(i, at + 1) > at}
-        held = reserved | self._held_by_the_dead()
+        held = holding | self._held_by_the_dead()
         stranded = {i for i, f in self.flight.outstanding_futures().items()
                     if f.task_id in held and i not in running and not f.running()}
         self.kill = KillRecord(self.kill_pool, name, at, submitted, running, stranded)
@@ -130,7 +130,7 @@ class Faults:
     def _held_by_the_dead(self) -> set[str]:
         """Tasks whose messages stay unacknowledged in kombu's ``unacked`` hash: a live worker acknowledges
         a task as it starts it (within milliseconds), so what is still there a second later was taken by the
-        dead one. ``inspect reserved`` alone misses what it received in the instant before the kill."""
+        dead one. ``inspect`` alone misses what it received in the instant before the kill."""
         with self.cluster.redis.client() as client:
             first = unacked_ids(client)
             time.sleep(HELD_SECONDS)
