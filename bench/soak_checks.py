@@ -64,7 +64,8 @@ def allowed(record: Record, restarted: bool) -> bool:
 
 def describe(record: Record, runs: int | None = None) -> str:
     counted = "" if runs is None else f", ran {runs}x"
-    return f"{record.token} ({record.kind.value}, {record.policy.value}: {record.outcome}{counted})"
+    reason = f": {record.reason}" if record.reason else ""
+    return f"{record.token} ({record.kind.value}, {record.policy.value}: {record.outcome}{counted}{reason})"
 
 
 def outcome_checks(records: list[Record], restarted: bool) -> list[Check]:

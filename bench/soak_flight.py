@@ -20,6 +20,9 @@ from worker.policies import LostPolicy
 
 RESULT, CANCELLED, PENDING, NOT_SUBMITTED = "result", "cancelled", "pending", "not submitted"
 """Outcomes that are not an exception type's name."""
+ON_PURPOSE = frozenset({"DemoError", "TaskInterruptedError"})
+"""Errors the soak asks for (a failing task, an interrupt): their messages say nothing new."""
+REASON_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,8 @@ class Record:
     progress_reports: int
     affected: bool
     """Running on, or received by, the worker the soak killed."""
+    reason: str | None = None
+    """The message of an error the task itself did not raise on purpose (a fault's), to name in a report."""
 
 
 def outcome_name(error: BaseException) -> str:
@@ -98,6 +103,7 @@ class Flight:
     def _record(self, spec: TaskSpec, affected: bool) -> Record:
         future = self.futures.get(spec.index)
         returned: bool | None = None
+        reason: str | None = None
         if future is None:
             outcome = NOT_SUBMITTED
         elif not future.done():
@@ -106,10 +112,11 @@ class Flight:
             outcome = CANCELLED
         elif (error := future.exception()) is not None:
             outcome = outcome_name(error)
+            reason = None if outcome in ON_PURPOSE else str(error)[:REASON_CHARS]
         else:
             outcome, returned = RESULT, future.result() == spec.token
         return Record(spec.index, spec.token, spec.kind, spec.policy, outcome, returned,
-                      self.progress.get(spec.index, 0), affected)
+                      self.progress.get(spec.index, 0), affected, reason)
 
     def stuck(self, plan: list[TaskSpec]) -> list[dict[str, Any]]:
         """Every submitted future that has not ended: enough to find it in Redis and in the worker logs."""
