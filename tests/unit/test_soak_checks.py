@@ -122,6 +122,12 @@ def test_the_ledger_catches_a_side_effect_that_should_not_be_there(bad: Record, 
     assert not found.passed and "t1" in found.detail
 
 
+def test_an_offender_is_named_with_the_reason_its_future_gave() -> None:
+    sent_anyway = dataclasses.replace(record("t1", outcome="SendError"), reason="delivery is uncertain")
+    found = by_name(ledger_checks([sent_anyway], {"t1": 1}))["a task that could not be sent left no side effect"]
+    assert found.detail == "t1 (ok, fail: SendError, ran 1x: delivery is uncertain)"
+
+
 def test_a_success_that_returned_another_token_fails() -> None:
     wrong = dataclasses.replace(record("t1"), returned_token=False)
     assert not by_name(ledger_checks([wrong], {"t1": 1}))["every success ran and returned its own token"].passed
