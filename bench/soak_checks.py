@@ -131,10 +131,13 @@ def memory_check(memory: MemoryFigures, slack_bytes: int) -> Check:
     return check(f"producer memory back within {slack_bytes:,} B of its baseline", offenders, f"{delta:+,} B")
 
 
-def redis_checks(found: RedisFigures) -> list[Check]:
+def redis_checks(found: RedisFigures, never_ended: int = 0) -> list[Check]:
+    """``never_ended``: futures still open, which keep the executor (and its subscription) alive, as they should."""
     leftovers = [*found.channels_of_ours, *(f"client {name}" for name in found.clients_of_ours)]
     if found.numpat_after != found.numpat_baseline:
         leftovers.append(f"PUBSUB NUMPAT {found.numpat_after}, was {found.numpat_baseline}")
+    if leftovers and never_ended:
+        leftovers.append(f"the executor stays open for its {never_ended} future(s) that never ended")
     return [
         check("no subscription or connection of the executor left", leftovers),
         check("every key of ours expires", found.keys_without_ttl),

@@ -155,7 +155,7 @@ class Soak:
         return [*outcome_checks(records, driven.restart is not None), *ledger_checks(records, ledger),
                 *fault_checks(driven.kill, driven.restart, driven.submitted, driven.problems),
                 mix_check(records, driven.cancels.get("won", 0)),
-                memory_check(memory, self.config.memory_slack_bytes), *redis_checks(found)]
+                memory_check(memory, self.config.memory_slack_bytes), *redis_checks(found, len(driven.stuck))]
 
     def drive(self, plan: list[TaskSpec], deadline: float) -> Driven:
         """Everything that needs the executor; it is shut down and dropped before this returns."""

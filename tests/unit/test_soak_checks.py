@@ -192,6 +192,11 @@ def test_anything_of_the_executor_left_in_redis_fails(leftover: RedisFigures, na
     assert not by_name(redis_checks(leftover))[name].passed
 
 
+def test_a_subscription_kept_for_futures_that_never_ended_says_so() -> None:
+    kept = by_name(redis_checks(dataclasses.replace(CLEAN_REDIS, numpat_after=2), never_ended=1))[LEFT]
+    assert not kept.passed and "stays open for its 1 future(s) that never ended" in kept.detail
+
+
 # -- the command line ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("args", "message"), [
     (["--tasks", "5"], "--tasks"),
