@@ -282,9 +282,11 @@ class CeleryExecutor(Executor):
         future, policy = lost.future, self._policy_of(lost.future)
         if lost.started:
             future.lost_runs += 1
-        retry = may_run_again(policy, future.lost_runs) if lost.started else future.resends < MAX_RESENDS
+            retry = may_run_again(policy, future.lost_runs)
+        else:
+            future.resends += 1
+            retry = future.resends <= MAX_RESENDS
         if retry and self._resend(future):
-            future.resends += 0 if lost.started else 1
             return
         error = lost.error or WorkerGoneError(lost_message(lost, future.task_id, policy, future.lost_runs))
         with self._completing():

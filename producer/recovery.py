@@ -111,10 +111,15 @@ class Watchdog:
                                                            list[tuple[CeleryFuture, Owner]], list[CeleryFuture]]:
         """Who runs or holds each future's task (the STARTED meta where it arrived, else the claim key), and
         which futures nobody has claimed at all."""
-        running = [(f, owner) for f in futures if (owner := owner_of(f.execution)) is not None]
-        unknown = [f for f in futures if owner_of(f.execution) is None]
+        running, unknown = [], []
+        for future in futures:
+            if (owner := owner_of(future.execution)) is not None:
+                running.append((future, owner))
+            else:
+                unknown.append(future)
         held, unclaimed = [], []
-        for future, value in zip(unknown, self._claims(unknown), strict=True):
+        claims = mget_in_chunks(self._redis, [claim_key(f.task_id) for f in unknown])
+        for future, value in zip(unknown, claims, strict=True):
             if (owner := Owner.from_claim(value)) is not None:
                 future.execution = future.execution or owner.execution()
                 running.append((future, owner))
@@ -123,13 +128,6 @@ class Watchdog:
             elif value is None:
                 unclaimed.append(future)
         return running, held, unclaimed
-
-    def _claims(self, futures: list[CeleryFuture]) -> list[bytes | None]:
-        values: list[bytes | None] = []
-        for start in range(0, len(futures), MGET_CHUNK):
-            chunk = futures[start:start + MGET_CHUNK]
-            values += self._redis.mget([claim_key(f.task_id) for f in chunk])
-        return values
 
     def _beats(self, nodes: set[str]) -> dict[str, bytes | None]:
         ordered = sorted(nodes)
@@ -153,6 +151,14 @@ class Watchdog:
                 self._on_lost(Lost(future, started=False, owner=owner))
             elif outcome.owner is not None:  # a worker started it meanwhile: watched as running from now on
                 future.execution = future.execution or outcome.owner.execution()
+
+
+def mget_in_chunks(client: Any, keys: list[str]) -> list[Any]:
+    """MGET of any number of keys, a thousand per command, so no single command holds Redis for long."""
+    values: list[Any] = []
+    for start in range(0, len(keys), MGET_CHUNK):
+        values += client.mget(keys[start:start + MGET_CHUNK])
+    return values
 
 
 def owner_of(execution: dict[str, Any] | None) -> Owner | None:

@@ -20,13 +20,10 @@ from celery import states
 
 from producer.errors import RedisUnavailableError, TaskInterruptedError, WorkerLostError, rebuild_exception
 from producer.future import CeleryFuture
-from producer.recovery import Lost, Watchdog, owner_of
+from producer.recovery import Lost, Watchdog, mget_in_chunks, owner_of
 from worker import constants as c
 
 logger = logging.getLogger(__name__)
-
-MGET_CHUNK = 1000
-
 
 class StateRouter:
     def __init__(self, lookup: Callable[[str], CeleryFuture | None],
@@ -75,11 +72,9 @@ class StateRouter:
         Redis restart can swallow a message a worker was fetching, look for messages that are nowhere."""
         self.request_audit()
         futures = self._snapshot()
-        for start in range(0, len(futures), MGET_CHUNK):
-            chunk = futures[start:start + MGET_CHUNK]
-            for future, meta in zip(chunk, self._stored_meta(chunk), strict=True):
-                if meta is not None:
-                    self._apply_guarded(future.task_id, meta)
+        for future, meta in zip(futures, self._stored_meta(futures), strict=True):
+            if meta is not None:
+                self._apply_guarded(future.task_id, meta)
 
     def _apply_guarded(self, task_id: str, meta: Any) -> None:
         """One unreadable stored state must not stop the others from being applied."""
@@ -106,9 +101,7 @@ class StateRouter:
                 "the task's outcome is unknown"))
 
     def _stored_meta(self, futures: list[CeleryFuture]) -> list[dict[str, Any] | None]:
-        if not futures:
-            return []
-        raw = self._redis.mget([self._backend.get_key_for_task(f.task_id) for f in futures])
+        raw = mget_in_chunks(self._redis, [self._backend.get_key_for_task(f.task_id) for f in futures])
         return [self._decode_or_none(value) for value in raw]
 
     def _decode_or_none(self, value: bytes | None) -> dict[str, Any] | None:

@@ -9,9 +9,10 @@ tasks differ only in that policy.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Task
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,6 +23,10 @@ from worker.app import app, redis_of, result_ttl_seconds
 from worker.base_task import OUTAGE_RETRY, ClaimedTask, checkpoint
 from worker.errors import DemoError
 from worker.policies import LostPolicy
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from redis.commands.core import Script
 
 ACTIONS = ("ok", "fail", "slow", "progress", "gate")
 
@@ -44,10 +49,16 @@ def write_entry(run: str, token: str) -> int:
 
     Retried across a Redis restart like the claim; the attempt id makes the retry idempotent.
     """
-    attempt, client = uuid.uuid4().hex, redis_of(app)
+    script = count_once_script(redis_of(app))
     keys = [ledger_key(run), f"{ledger_key(run)}:attempts"]
-    args: list[str | int] = [token, attempt, result_ttl_seconds(app)]
-    return int(OUTAGE_RETRY.call_with_retry(lambda: client.eval(COUNT_ONCE, 2, *keys, *args), lambda exc: None))
+    args: list[str | int] = [token, uuid.uuid4().hex, result_ttl_seconds(app)]
+    return int(OUTAGE_RETRY.call_with_retry(lambda: script(keys=keys, args=args), lambda exc: None))
+
+
+@functools.cache
+def count_once_script(client: Redis) -> Script:
+    """The script bound to ``client``: EVALSHA, loaded once per process (as the claim scripts are)."""
+    return client.register_script(COUNT_ONCE)
 
 
 def wait_at_gate(token: str, seconds: float) -> None:
