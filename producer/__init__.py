@@ -1,6 +1,7 @@
 """A ``concurrent.futures`` Executor over Celery whose futures tell the truth."""
 
-from producer.errors import (
+from celery_futures import CeleryExecutor, CeleryFuture
+from celery_futures.client.errors import (
     PayloadTooLargeError,
     RedisUnavailableError,
     RemoteError,
@@ -9,9 +10,7 @@ from producer.errors import (
     UnknownTaskError,
     WorkerGoneError,
 )
-from producer.executor import CeleryExecutor
-from producer.future import CeleryFuture
-from worker.pools import Interrupt
+from celery_futures.protocol.pools import Interrupt
 
 __all__ = [
     "CeleryExecutor",

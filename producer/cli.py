@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import click
 from click.core import ParameterSource
 
-from producer.render import PROGRESS_MODES, ProgressMode, Terminal
+from celery_futures import ClientSettings
+from celery_futures.client.settings import ENV_QUEUE
+from celery_futures.protocol.settings import SettingsError, parse_queue, parse_redis_url
 from producer.session import Session
-from producer.settings import ProducerSettings
+from producer.terminal import PROGRESS_MODES, ProgressMode, Terminal
 from worker import constants as c
-from worker.settings import SettingsError, parse_queue, parse_redis_url
 
 LESSON_NAMES = ("futures", "pools", "gevent", "asyncio", "thread-safety", "cancel")
 
@@ -58,7 +59,7 @@ def checked(parse: Callable[[str, str], object]) -> Callable[[click.Context, cli
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--redis-url", envvar=c.ENV_REDIS_URL, show_envvar=True, callback=checked(parse_redis_url),
               help="Broker and backend URL with password.")
-@click.option("--queue", envvar=c.ENV_PRODUCER_QUEUE, show_envvar=True, callback=checked(parse_queue),
+@click.option("--queue", envvar=ENV_QUEUE, show_envvar=True, callback=checked(parse_queue),
               help="Queue to send tasks to [default: celery].")
 @click.option("--json", "json_output", is_flag=True, help="Print one JSON document on stdout instead of tables.")
 @click.pass_context
@@ -113,7 +114,7 @@ def run_scenario(conn: Connection, scenario: Scenario, *, progress: ProgressMode
     Every setting is checked first, so a bad environment variable is one line and exit 2 before any output.
     """
     try:
-        ProducerSettings.from_env(redis_url=conn.redis_url, queue=conn.queue)
+        ClientSettings.from_env(redis_url=conn.redis_url, queue=conn.queue)
     except SettingsError as exc:
         raise BadEnvironmentError(str(exc)) from None
     session = Session(Terminal(json_output=conn.json_output, progress=progress), conn.redis_url, conn.queue, quick)

@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from worker.pools import pool_of_implementation
+from celery import Celery
+
+from celery_futures import CeleryExecutor
+from celery_futures.protocol.pools import pool_of_implementation
 
 
 @dataclass(frozen=True)
@@ -19,8 +22,9 @@ class WorkerInfo:
     queues: tuple[str, ...]
 
 
-def workers(app: Any, timeout: float = 2.0) -> list[WorkerInfo]:
-    """Every worker that answers within ``timeout``, sorted by name."""
+def workers(client: CeleryExecutor | Celery, timeout: float = 2.0) -> list[WorkerInfo]:
+    """Every worker that answers within ``timeout`` (asked through the executor's app), sorted by name."""
+    app = client.celery_app if isinstance(client, CeleryExecutor) else client
     inspect = app.control.inspect(timeout=timeout)
     stats: dict[str, Any] = inspect.stats() or {}
     queues: dict[str, Any] = inspect.active_queues() or {}
@@ -40,3 +44,13 @@ def workers(app: Any, timeout: float = 2.0) -> list[WorkerInfo]:
 def capacity(found: list[WorkerInfo], queue: str) -> int:
     """Tasks of ``queue`` that can run at once across the cluster."""
     return sum(w.concurrency for w in found if queue in w.queues)
+
+
+def queue_of(executor: CeleryExecutor) -> str:
+    """The queue an executor's tasks go to: its own, or its app's default (no task_routes in our demo)."""
+    return executor.settings.queue or str(executor.celery_app.conf.task_default_queue)
+
+
+def redis_url_of(executor: CeleryExecutor) -> str:
+    """The Redis URL an executor uses: its own, or its app's broker."""
+    return executor.settings.redis_url or str(executor.celery_app.conf.broker_url)

@@ -10,14 +10,13 @@ import uuid
 from concurrent.futures import wait
 from typing import Any
 
-from producer.cluster import capacity, workers
-from producer.executor import CeleryExecutor
-from producer.future import CeleryFuture
+from celery_futures import CeleryExecutor, CeleryFuture
+from producer.cluster import capacity, queue_of, workers
 from producer.gates import new_gate_name, open_gate
-from producer.render import Terminal
 from producer.session import Session
-from worker import tasks
+from producer.terminal import Terminal
 from worker.errors import DemoError
+from worker.tasks import demo as tasks
 
 TIMEOUT = 60.0
 
@@ -37,10 +36,10 @@ def run_demo(session: Session) -> bool:
 
 
 def show_cluster(executor: CeleryExecutor, terminal: Terminal) -> bool:
-    found = workers(executor.celery_app)
+    found = workers(executor)
     terminal.table("workers", "Workers", ["worker", "pool", "concurrency", "queues"],
                    [[w.name, w.pool, w.concurrency, ",".join(w.queues)] for w in found])
-    return capacity(found, executor.settings.queue) > 0
+    return capacity(found, queue_of(executor)) > 0
 
 
 def show_results(executor: CeleryExecutor, terminal: Terminal) -> bool:
@@ -76,7 +75,7 @@ def show_failure(executor: CeleryExecutor, terminal: Terminal) -> bool:
 
 
 def show_cancel(executor: CeleryExecutor, terminal: Terminal) -> bool:
-    slots = capacity(workers(executor.celery_app), executor.settings.queue)
+    slots = capacity(workers(executor), queue_of(executor))
     gate, witness = new_gate_name(), f"demo-{uuid.uuid4().hex[:8]}"
     blockers = [executor.submit(tasks.gate, gate, TIMEOUT) for _ in range(slots)]
     wait_running(blockers)

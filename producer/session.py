@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from producer.executor import CeleryExecutor
-from producer.render import Terminal
+from celery_futures import CeleryExecutor
+from producer.terminal import Terminal
+from worker.app import app as demo_app
+from worker.app import client_app
 
 
 @dataclass
@@ -23,7 +25,8 @@ class Session:
 
     def executor(self, *, queue: str | None = None, max_workers: int | None = None) -> CeleryExecutor:
         """A new executor on ``queue`` (default: the session's), closed with the session."""
-        created = CeleryExecutor(max_workers, redis_url=self.redis_url, queue=queue or self.queue)
+        app = client_app(self.redis_url) if self.redis_url else demo_app
+        created = CeleryExecutor(app, max_workers=max_workers, queue=queue or self.queue)
         self.executors.append(created)
         return created
 

@@ -22,15 +22,17 @@ if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv" >&2
   /usr/bin/python3.11 -m venv .venv
 fi
+# The library (editable) with the lab's and the tests' extras; redone when the lock or pyproject.toml change.
 stamp=.venv/.installed-lock
-if [[ ! -f $stamp ]] || ! cmp -s requirements.lock "$stamp"; then
+wanted=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+if [[ ! -f $stamp || $(<"$stamp") != "$wanted" ]]; then
   echo "setup: installing the project and its locked dependencies into .venv" >&2
   log=$(mktemp)
-  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -c requirements.lock -e '.[dev]'; } \
+  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -c requirements.lock -e '.[lab,dev]'; } \
       >"$log" 2>&1; then
     cat "$log" >&2
     exit 1
   fi
   rm -f "$log"
-  cp requirements.lock "$stamp"
+  echo "$wanted" >"$stamp"
 fi

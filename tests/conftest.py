@@ -9,7 +9,7 @@ import pytest
 import redis
 from celery import Celery
 
-from tests.processes import RedisServer, WorkerFactory, WorkerProcess, client_app
+from producer.processes import RedisServer, WorkerFactory, WorkerProcess, client_app
 
 ALL_POOLS = ("prefork", "threads", "gevent", "solo")
 SHARED_CONCURRENCY = {"prefork": 2, "threads": 8, "gevent": 50, "solo": None}

@@ -26,10 +26,6 @@ def main() -> None:
     from celery import maybe_patch_concurrency
 
     maybe_patch_concurrency()  # patches gevent now, before redis/ssl/socket users are imported
-    if settings.pool.is_green:
-        from worker.green_pidbox import install
-
-        install()
     from worker.preflight import wait_for_redis
 
     if not wait_for_redis(settings.redis_url, settings.connect_attempts):

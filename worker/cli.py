@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from celery_futures.protocol.pools import POOLS
 from worker import constants as c
-from worker.pools import POOLS
 from worker.settings import SettingsError, WorkerSettings
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from celery_futures.protocol.redis_check import redis_problem
 from worker.app import create_app
-from worker.preflight import redis_problem
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger("worker")

@@ -11,42 +11,12 @@ import logging
 import time
 from collections.abc import Callable
 
-import redis
-from redis.exceptions import AuthenticationError, ConnectionError, RedisError, ResponseError, TimeoutError
-
-from worker.settings import parse_redis_url
+from celery_futures.protocol.redis_check import redis_problem
+from celery_futures.protocol.settings import parse_redis_url
 
 logger = logging.getLogger("worker")
 
 MAX_DELAY_SECONDS = 5.0
-
-
-def redis_problem(url: str, timeout: float = 3.0) -> str | None:
-    """None if Redis at ``url`` answers PING with our credentials, else a short reason."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-    try:
-        client.ping()
-    except AuthenticationError:
-        return "it refused the password (AUTH failed)"
-    except ResponseError as exc:
-        if "NOAUTH" in str(exc):
-            return "it needs a password and the URL has none"
-        return f"it answered with an error: {exc}"
-    except (ConnectionError, TimeoutError) as exc:
-        return connection_reason(exc)
-    except RedisError as exc:
-        return str(exc)
-    finally:
-        client.close()
-    return None
-
-
-def connection_reason(exc: Exception) -> str:
-    """The OS-level reason (``Connection refused``, ``Name or service not known``) without redis-py's prose."""
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror
-    return str(exc).rstrip(".") or type(exc).__name__
 
 
 def wait_for_redis(

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.processes import RedisServer, WorkerProcess
-from worker.pools import POOLS
+from celery_futures.protocol.pools import POOLS
+from producer.processes import RedisServer, WorkerProcess
 
 RUN_TIMEOUT = 180
 SECTIONS = ("executor throughput", "round-trip latency", "redis commands per task", "memory per pending task",

@@ -15,10 +15,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from producer import CeleryExecutor
-from producer.settings import ProducerSettings
-from tests.processes import RedisServer, WorkerFactory, WorkerProcess
-from worker.allowlist import Allowlist
+from celery_futures import CeleryExecutor, ClientSettings
+from celery_futures.protocol.allowlist import Allowlist
+from producer.processes import RedisServer, WorkerFactory, WorkerProcess
 
 cpython = pytest.importorskip("test.test_concurrent_futures", reason="apt-get install libpython3.11-testsuite")
 
@@ -108,5 +107,5 @@ def _point_executor_at_pool(request: pytest.FixtureRequest, worker_factory: Work
         conformance_workers[pool] = worker_factory.start(
             pool, POOL_CONCURRENCY[pool], queue=f"conformance-{pool}", env={"WORKER_ALLOWLIST": str(ALLOWLIST)}
         )
-    settings = ProducerSettings(redis_server.url(), conformance_workers[pool].queue, ALLOWLIST, 3600)
+    settings = ClientSettings(redis_server.url(), conformance_workers[pool].queue, ALLOWLIST, 3600)
     cls.executor_kwargs = {"settings": settings}

@@ -13,21 +13,31 @@ from typing import Any
 import pytest
 import redis
 
-from producer import CeleryExecutor, CeleryFuture, Interrupt, RemoteError, TaskInterruptedError, UnknownTaskError
+from celery_futures import (
+    CeleryExecutor,
+    CeleryFuture,
+    Interrupt,
+    NotAllowedError,
+    RemoteError,
+    TaskInterruptedError,
+    UnknownTaskError,
+)
+from celery_futures.client.errors import RemoteTraceback
+from celery_futures.protocol.pools import POOLS
 from producer.demo import wait_running
-from producer.errors import RemoteTraceback
 from producer.gates import new_gate_name, open_gate, record_count
-from tests.processes import RedisServer, WorkerProcess, free_port, wait_until
-from worker import functions, tasks
-from worker.errors import DemoError, NotAllowedError
-from worker.pools import POOLS
+from producer.processes import RedisServer, WorkerProcess, free_port, wait_until
+from worker import functions
+from worker.app import client_app
+from worker.errors import DemoError
+from worker.tasks import demo as tasks
 
 TIMEOUT = 60
 
 
 @pytest.fixture
 def executor(redis_server: RedisServer, pool_worker: WorkerProcess) -> Iterator[CeleryExecutor]:
-    with CeleryExecutor(redis_url=redis_server.url(), queue=pool_worker.queue) as created:
+    with CeleryExecutor(client_app(redis_server.url()), queue=pool_worker.queue) as created:
         yield created
 
 
@@ -46,7 +56,7 @@ def fill_with_gates(executor: CeleryExecutor, count: int) -> tuple[str, list[Cel
 # -- what submit accepts and refuses ------------------------------------------------------------------
 def test_submit_takes_tasks_task_names_and_plain_functions(executor: CeleryExecutor) -> None:
     assert executor.submit(tasks.cpu_bound, 1000).result(TIMEOUT) == functions.spin(1000)
-    assert executor.submit("worker.tasks.io_sleep", 0.01).result(TIMEOUT) == 0.01
+    assert executor.submit("worker.tasks.demo.io_sleep", 0.01).result(TIMEOUT) == 0.01
     assert executor.submit(divmod, 7, 2).result(TIMEOUT) == (3, 1)
     assert executor.submit(functions.square, x=4).result(TIMEOUT) == 16
 
@@ -67,20 +77,20 @@ def local_function() -> None:
 @pytest.mark.parametrize(
     ("fn", "args", "kwargs", "error", "message"),
     [
-        ("worker.tasks.nope", (), {}, UnknownTaskError, "unknown task 'worker.tasks.nope'; known tasks: "),
+        ("worker.tasks.demo.nope", (), {}, UnknownTaskError, "unknown task 'worker.tasks.demo.nope'; known tasks: "),
         (lambda: 1, (), {}, TypeError, "only module-level functions can be called by name"),
         (local_function, (), {}, NotAllowedError, "local_function is not in the worker allowlist"),
         (pow, (object(), 2), {}, TypeError, r"argument 0 of builtins:pow \(object\) is not JSON-serializable"),
-        (tasks.io_sleep, (), {"seconds": {1, 2}}, TypeError, "keyword argument 'seconds' of worker.tasks.io_sleep"),
+        (tasks.io_sleep, (), {"seconds": {1, 2}}, TypeError, "keyword argument 'seconds' of worker.tasks.demo.io_"),
         (42, (), {}, TypeError, "fn must be a task, a task name or a function, not int"),
-        ("worker.tasks.call", ("os:getcwd", [], {}), {}, TypeError, "submit the function itself"),
+        ("celery_futures.call", ("os:getcwd", [], {}), {}, TypeError, "submit the function itself"),
     ],
 )
 def test_submit_refuses_before_sending_anything(redis_server: RedisServer, redis_client: redis.Redis, fn: Any,
                                                 args: tuple[Any, ...], kwargs: dict[str, Any],
                                                 error: type[Exception], message: str) -> None:
     queue = f"nobody-{uuid.uuid4().hex[:8]}"
-    with CeleryExecutor(redis_url=redis_server.url(), queue=queue) as idle:
+    with CeleryExecutor(client_app(redis_server.url()), queue=queue) as idle:
         with pytest.raises(error, match=message):
             idle.submit(fn, *args, **kwargs)
         assert redis_client.llen(queue) == 0
@@ -93,7 +103,7 @@ def test_bound_method_of_a_local_object_is_refused(executor: CeleryExecutor) -> 
 
 def test_map_with_one_bad_item_sends_nothing(redis_server: RedisServer, redis_client: redis.Redis) -> None:
     queue = f"nobody-{uuid.uuid4().hex[:8]}"
-    with CeleryExecutor(redis_url=redis_server.url(), queue=queue) as idle:
+    with CeleryExecutor(client_app(redis_server.url()), queue=queue) as idle:
         with pytest.raises(TypeError, match="argument 1"):
             idle.map(pow, [2, 2, 2], [1, object(), 3])
         assert redis_client.llen(queue) == 0
@@ -260,7 +270,7 @@ def test_max_workers_bounds_tasks_in_flight(redis_server: RedisServer, pool_work
                                             redis_client: redis.Redis) -> None:
     if slots(pool_worker) < 3:
         pytest.skip("needs a pool with room for more tasks than max_workers")
-    with CeleryExecutor(2, redis_url=redis_server.url(), queue=pool_worker.queue) as bounded:
+    with CeleryExecutor(client_app(redis_server.url()), max_workers=2, queue=pool_worker.queue) as bounded:
         gate = new_gate_name()
         futures = [bounded.submit(tasks.gate, gate, TIMEOUT) for _ in range(5)]
         wait_running(futures[:2])
@@ -275,7 +285,8 @@ def test_shutdown_cancel_futures_cancels_exactly_what_has_not_started(
 ) -> None:
     """Our deterministic version of CPython's test_cancel_futures: running ones finish, the rest never run."""
     capacity = slots(pool_worker)
-    with CeleryExecutor(capacity + 3, redis_url=redis_server.url(), queue=pool_worker.queue) as bounded:
+    with CeleryExecutor(client_app(redis_server.url()), max_workers=capacity + 3,
+                        queue=pool_worker.queue) as bounded:
         gate, blockers = fill_with_gates(bounded, capacity)
         witnesses = [f"sc-{uuid.uuid4().hex}" for _ in range(8)]
         queued = [bounded.submit(tasks.record, w) for w in witnesses]  # 3 in Redis, 5 still local
@@ -293,7 +304,7 @@ def listener_threads() -> list[threading.Thread]:
 
 def test_no_thread_is_left_after_shutdown(redis_server: RedisServer, pool_worker: WorkerProcess) -> None:
     before = set(threading.enumerate())
-    created = CeleryExecutor(redis_url=redis_server.url(), queue=pool_worker.queue)
+    created = CeleryExecutor(client_app(redis_server.url()), queue=pool_worker.queue)
     assert created.submit(functions.square, 2).result(TIMEOUT) == 4
     assert len(listener_threads()) >= 1
     created.shutdown(wait=True)
@@ -303,7 +314,7 @@ def test_no_thread_is_left_after_shutdown(redis_server: RedisServer, pool_worker
 def test_shutdown_without_wait_lets_work_finish_then_stops(redis_server: RedisServer,
                                                            pool_worker: WorkerProcess) -> None:
     before = set(threading.enumerate())
-    created = CeleryExecutor(redis_url=redis_server.url(), queue=pool_worker.queue)
+    created = CeleryExecutor(client_app(redis_server.url()), queue=pool_worker.queue)
     gate, (running,) = fill_with_gates(created, 1)
     created.shutdown(wait=False)
     assert not running.done()
@@ -316,7 +327,7 @@ def test_shutdown_without_wait_lets_work_finish_then_stops(redis_server: RedisSe
 def test_listener_reconnects_and_fetches_what_it_missed(executor: CeleryExecutor, redis_client: redis.Redis,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     gate, (running,) = fill_with_gates(executor, 1)
-    with caplog.at_level(logging.WARNING, logger="producer.listener"):
+    with caplog.at_level(logging.WARNING, logger="celery_futures.client.listener"):
         name = f"listener-{executor.task_prefix[:-1]}"
         mine = [c for c in redis_client.client_list(_type="pubsub") if c["name"] == name]
         assert len(mine) == 1
@@ -328,8 +339,7 @@ def test_listener_reconnects_and_fetches_what_it_missed(executor: CeleryExecutor
 
 def test_a_worker_that_dies_mid_task_fails_the_future(redis_server: RedisServer, worker_factory: Any) -> None:
     doomed = worker_factory.start("threads", 2)
-    settings_kwargs = {"redis_url": redis_server.url(), "queue": doomed.queue}
-    with CeleryExecutor(**settings_kwargs) as created:
+    with CeleryExecutor(client_app(redis_server.url()), queue=doomed.queue) as created:
         _, (running,) = fill_with_gates(created, 1)
         doomed.kill()
         error = running.exception(TIMEOUT)
@@ -342,7 +352,7 @@ def test_a_killed_prefork_child_is_worker_lost(redis_server: RedisServer, worker
     import signal
 
     worker = worker_factory.start("prefork", 2)
-    with CeleryExecutor(redis_url=redis_server.url(), queue=worker.queue) as created:
+    with CeleryExecutor(client_app(redis_server.url()), queue=worker.queue) as created:
         _, (running,) = fill_with_gates(created, 1)
         assert running.execution is not None
         os.kill(int(running.execution["pid"]), signal.SIGKILL)
@@ -358,12 +368,10 @@ def test_future_is_a_stdlib_future(executor: CeleryExecutor) -> None:
 def test_redis_going_away_ends_futures_with_a_reason(tmp_path: Any) -> None:
     """A Redis of its own, killed under a queued task: the future fails with the reason, it never hangs;
     a submit while Redis is gone fails its future with SendError."""
-    from producer import RedisUnavailableError, SendError
-    from producer.settings import ProducerSettings
-    from worker.allowlist import Allowlist
+    from celery_futures import ClientSettings, RedisUnavailableError, SendError
 
     own = RedisServer.start(tmp_path)
-    settings = ProducerSettings(own.url(), "nobody", Allowlist.parse(None), 60, watchdog_seconds=0.2,
+    settings = ClientSettings(own.url(), "nobody", None, 60, watchdog_seconds=0.2,
                                 outage_limit_seconds=1.0)
     created = CeleryExecutor(settings=settings)
     try:
@@ -380,12 +388,11 @@ def test_redis_going_away_ends_futures_with_a_reason(tmp_path: Any) -> None:
 def test_a_cancelled_task_cannot_outlive_its_claim(redis_server: RedisServer, worker_factory: Any,
                                                    redis_client: redis.Redis) -> None:
     """Messages expire with the claim: a cancel that waited in Redis longer than the TTL still never runs."""
-    from producer.settings import ProducerSettings
-    from worker.allowlist import Allowlist
-    from worker.cancellation import claim_key
+    from celery_futures import ClientSettings
+    from celery_futures.protocol.keys import claim_key
 
     queue, witness = f"late-{uuid.uuid4().hex[:8]}", f"ttl-{uuid.uuid4().hex}"
-    settings = ProducerSettings(redis_server.url(), queue, Allowlist.parse(None), result_ttl=2)
+    settings = ClientSettings(redis_server.url(), queue, None, result_ttl=2)
     with CeleryExecutor(settings=settings) as short_lived:
         queued = short_lived.submit(tasks.record, witness)
         assert queued.cancel() is True
@@ -397,21 +404,20 @@ def test_a_cancelled_task_cannot_outlive_its_claim(redis_server: RedisServer, wo
 
 # -- found by review: each of these failed before its fix ---------------------------------------------
 def own_settings(server: RedisServer, queue: str, **overrides: Any) -> Any:
-    from producer.settings import ProducerSettings
-    from worker.allowlist import Allowlist
+    from celery_futures import ClientSettings
 
-    return ProducerSettings(server.url(), queue, Allowlist.parse(None), 60, **overrides)
+    return ClientSettings(server.url(), queue, None, 60, **overrides)
 
 
 def test_a_long_run_of_failed_sends_fails_every_future(tmp_path: Any) -> None:
     """Sends refused by Redis under max_workers=1: every future fails (no RecursionError, no slot leak)."""
-    from producer import SendError
+    from celery_futures import SendError
 
     own = RedisServer.start(tmp_path)
     try:
         own.client().acl_setuser("default", enabled=True, nopass=False, passwords=[f"+{own.password}"],
                                  categories=["+@all"], commands=["-lpush"], keys=["*"], channels=["*"])
-        with CeleryExecutor(1, settings=own_settings(own, "nobody")) as refused:
+        with CeleryExecutor(max_workers=1, settings=own_settings(own, "nobody")) as refused:
             futures = [refused.submit(tasks.noop) for _ in range(400)]
             _, pending = wait(futures, timeout=TIMEOUT)
         assert not pending
@@ -424,7 +430,7 @@ def test_a_long_run_of_failed_sends_fails_every_future(tmp_path: Any) -> None:
 def test_map_with_a_bad_last_item_sends_none_of_it(redis_server: RedisServer, redis_client: redis.Redis,
                                                    max_workers: int | None) -> None:
     queue = f"nobody-{uuid.uuid4().hex[:8]}"
-    with CeleryExecutor(max_workers, redis_url=redis_server.url(), queue=queue) as idle:
+    with CeleryExecutor(client_app(redis_server.url()), max_workers=max_workers, queue=queue) as idle:
         with pytest.raises(TypeError, match="argument 1"):
             idle.map(pow, [2] * 6, [1, 2, 3, 4, 5, object()])
         assert redis_client.llen(queue) == 0
@@ -432,7 +438,7 @@ def test_map_with_a_bad_last_item_sends_none_of_it(redis_server: RedisServer, re
 
 def test_a_callback_may_shut_the_executor_down_during_shutdown(redis_server: RedisServer) -> None:
     queue = f"nobody-{uuid.uuid4().hex[:8]}"
-    created = CeleryExecutor(2, redis_url=redis_server.url(), queue=queue)
+    created = CeleryExecutor(client_app(redis_server.url()), max_workers=2, queue=queue)
     for _ in range(5):
         created.submit(tasks.noop).add_done_callback(lambda f: created.shutdown(wait=True))
     finished = threading.Event()
@@ -461,18 +467,19 @@ def test_an_unreadable_stored_state_does_not_kill_the_listener(executor: CeleryE
 
 
 def slots_of(executor: CeleryExecutor) -> int:
-    from producer.cluster import capacity, workers
+    from producer.cluster import capacity, queue_of, workers
 
-    return capacity(workers(executor.celery_app), executor.settings.queue)
+    return capacity(workers(executor), queue_of(executor))
 
 
 def test_a_hung_redis_ends_futures_with_a_reason(tmp_path: Any) -> None:
     import signal
 
-    from producer import RedisUnavailableError
+    from celery_futures import RedisUnavailableError
 
     own = RedisServer.start(tmp_path)
-    created = CeleryExecutor(settings=own_settings(own, "nobody", watchdog_seconds=0.3, outage_limit_seconds=1.0))
+    settings = own_settings(own, "nobody", watchdog_seconds=0.3, outage_limit_seconds=1.0)
+    created = CeleryExecutor(settings=settings)
     queued = created.submit(tasks.noop)
     own.send_signal(signal.SIGSTOP)  # not refusing: hanging
     try:
@@ -487,7 +494,7 @@ def test_a_dropped_executor_is_collected_and_its_thread_stops(redis_server: Redi
                                                              pool_worker: WorkerProcess) -> None:
     import gc
 
-    created = CeleryExecutor(redis_url=redis_server.url(), queue=pool_worker.queue)
+    created = CeleryExecutor(client_app(redis_server.url()), queue=pool_worker.queue)
     assert created.submit(functions.square, 7).result(TIMEOUT) == 49
     name = f"listener-{created.task_prefix[:-1]}"
     del created

@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 
-from tests.processes import RedisServer, WorkerProcess
+from producer.processes import RedisServer, WorkerProcess
 
 PRELUDE = """
-from producer import CeleryExecutor
-from worker import tasks
+from celery_futures import CeleryExecutor
+from worker.tasks import demo as tasks
 def say(text):
     return lambda future: print(text if future.result() == 0.2 else "wrong", flush=True)
 """
@@ -26,7 +26,7 @@ def run_script(body: str, redis_server: RedisServer, worker: WorkerProcess) -> s
 def test_interpreter_exit_waits_for_submitted_work(redis_server: RedisServer, pool_worker: WorkerProcess) -> None:
     """CPython's test_interpreter_shutdown: never shut down explicitly; exit still completes the work."""
     done = run_script(PRELUDE + """
-t = CeleryExecutor(5)
+t = CeleryExecutor(max_workers=5)
 t.submit(tasks.io_sleep, 0.2).add_done_callback(say("apple"))
 """, redis_server, pool_worker)
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "apple", "")
@@ -44,7 +44,7 @@ def run_last():
         print("runtime-error")
         raise
 """ + PRELUDE + """
-t = CeleryExecutor(5)
+t = CeleryExecutor(max_workers=5)
 t.submit(tasks.noop).result(30)
 """, redis_server, pool_worker)
     assert "RuntimeError: cannot schedule new futures after interpreter shutdown" in done.stderr

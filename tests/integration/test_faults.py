@@ -22,15 +22,14 @@ from typing import Any
 import pytest
 import redis
 
-from producer import CeleryExecutor, CeleryFuture, SendError
-from producer.errors import WorkerGoneError, WorkerLostError
-from producer.settings import ProducerSettings
-from tests.processes import RedisServer, WorkerFactory, client_app, free_port, wait_until
+from celery_futures import CeleryExecutor, CeleryFuture, ClientSettings, SendError
+from celery_futures.client.errors import WorkerGoneError, WorkerLostError
+from celery_futures.client.settings import ENV_CONNECT_TIMEOUT
+from celery_futures.protocol import keys as k
+from celery_futures.protocol.keys import ALIVE_TTL_SECONDS, claim_key
+from producer.processes import RedisServer, WorkerFactory, client_app, free_port, wait_until
 from worker import constants as c
-from worker import ledger_tasks
-from worker.allowlist import Allowlist
-from worker.cancellation import claim_key
-from worker.heartbeat import ALIVE_TTL_SECONDS
+from worker.tasks import ledger as ledger_tasks
 
 WATCHDOG_SECONDS = 0.5
 LOST_BOUND_SECONDS = ALIVE_TTL_SECONDS + 4 * WATCHDOG_SECONDS + 5
@@ -38,8 +37,8 @@ LOST_BOUND_SECONDS = ALIVE_TTL_SECONDS + 4 * WATCHDOG_SECONDS + 5
 TIMEOUT = 60
 
 
-def settings_for(server: RedisServer, queue: str, **overrides: Any) -> ProducerSettings:
-    return ProducerSettings(server.url(), queue, Allowlist.parse(None), 300, watchdog_seconds=WATCHDOG_SECONDS,
+def settings_for(server: RedisServer, queue: str, **overrides: Any) -> ClientSettings:
+    return ClientSettings(server.url(), queue, None, 300, watchdog_seconds=WATCHDOG_SECONDS,
                             **overrides)
 
 
@@ -139,7 +138,7 @@ def test_a_task_held_unstarted_by_a_dead_worker_is_taken_back(factory: WorkerFac
         assert held.result(LOST_BOUND_SECONDS + TIMEOUT) == "held"
         assert isinstance(busy.exception(TIMEOUT), WorkerLostError)
     assert held.task_id != first_id and held.resends == 1
-    assert claim_of(client, first_id) == c.CLAIM_CANCELLED  # the stranded copy can never run
+    assert claim_of(client, first_id) == k.CLAIM_CANCELLED  # the stranded copy can never run
     assert runs(client, run) == {"busy": 1, "held": 1}
 
 
@@ -202,7 +201,7 @@ def silent_port() -> Iterator[int]:
 def test_an_executor_without_redis_fails_fast_and_says_why(kind: str, silent_port: int) -> None:
     port = silent_port if kind == "silent" else free_port()
     url = f"redis://:pw@127.0.0.1:{port}/0"
-    settings = ProducerSettings(url, "q", Allowlist.parse(None), 60, connect_timeout_seconds=1.0)
+    settings = ClientSettings(url, "q", None, 60, connect_timeout_seconds=1.0)
     started = time.monotonic()
     with pytest.raises(ConnectionError, match=f"cannot use Redis at 127.0.0.1:{port}/0"):
         CeleryExecutor(settings=settings)
@@ -218,12 +217,12 @@ def test_a_submit_while_redis_is_away_fails_after_the_send_timeout(own_redis: Re
         own_redis.launch()
         assert isinstance(error, SendError)
         assert f"127.0.0.1:{own_redis.port}/0" in str(error)
-    assert client.llen("nobody") == 0 or claim_of(client, future.task_id) == c.CLAIM_CANCELLED
+    assert client.llen("nobody") == 0 or claim_of(client, future.task_id) == k.CLAIM_CANCELLED
 
 
 @pytest.mark.parametrize("command", [["demo"], ["lesson", "futures", "--quick"]])
 def test_the_cli_without_redis_prints_one_line_and_exits_non_zero(command: list[str]) -> None:
-    env = {**os.environ, c.ENV_REDIS_URL: f"redis://:pw@127.0.0.1:{free_port()}/0", c.ENV_CONNECT_TIMEOUT: "1"}
+    env = {**os.environ, c.ENV_REDIS_URL: f"redis://:pw@127.0.0.1:{free_port()}/0", ENV_CONNECT_TIMEOUT: "1"}
     done = subprocess.run([sys.executable, "-m", "producer", *command], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode not in (0, None)

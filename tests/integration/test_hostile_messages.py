@@ -26,10 +26,10 @@ import pytest
 import redis
 from celery import Celery
 
-from producer.settings import DEFAULT_MAX_PAYLOAD_BYTES
-from tests.processes import WorkerProcess, wait_until
+from celery_futures.client.settings import DEFAULT_MAX_PAYLOAD_BYTES
+from producer.processes import WorkerProcess, wait_until
 from worker import constants as c
-from worker.ledger_tasks import ledger_key
+from worker.tasks.ledger import ledger_key
 
 TIMEOUT = 30
 LEDGER_TASK = "worker.ledger_tasks.ledger_once"

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 import redis
 
+from celery_futures.protocol.pools import POOLS
 from producer.lessons import LESSONS
-from producer.render import Terminal
+from producer.processes import RedisServer, WorkerProcess, wait_until
 from producer.session import Session
-from tests.processes import RedisServer, WorkerProcess, wait_until
-from worker.pools import POOL_QUEUES, POOLS
+from producer.terminal import Terminal
+from worker.constants import POOL_QUEUES
 
 RUN_TIMEOUT = 120
 

@@ -9,7 +9,7 @@ import socket
 import pytest
 import redis
 
-from tests.processes import RedisServer
+from producer.processes import RedisServer
 
 
 def unauthenticated_reply(port: int, *command: str) -> bytes:

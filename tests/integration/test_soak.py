@@ -1,4 +1,4 @@
-"""The soak, CI-sized: ``bench/soak.py`` as a user runs it, 1,500 mixed tasks through a worker kill and a
+"""The soak, CI-sized: ``python -m producer.soak`` as a user runs it, 1,500 mixed tasks through a worker kill and a
 Redis restart, on its own redis-server and workers (it restarts Redis, so not the session's).
 
 Every check of the run must pass; the assertions below add that the run was the run it claims to be (both
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench.soak_plan import Kind
+from producer.soak.plan import Kind
 
 TASKS = 1500
 RUN_TIMEOUT = 270
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def soak(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], Path]:
     folder = tmp_path_factory.mktemp("soak")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "PRODUCER_")) and k != "REDIS_URL"}
-    command = [sys.executable, str(ROOT / "bench" / "soak.py"), "--tasks", str(TASKS), "--seed", "7",
+    command = [sys.executable, "-m", "producer.soak", "--tasks", str(TASKS), "--seed", "7",
                "--deadline", "200", "--stall", "45", "--progress", "off", "--json",
                "--out", str(folder / "results"), "--workdir", str(folder / "work")]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False,

@@ -16,7 +16,7 @@ import pytest
 import redis
 from celery import Celery
 
-from tests.processes import RedisServer, WorkerFactory, free_port, wait_until
+from producer.processes import RedisServer, WorkerFactory, free_port, wait_until
 from worker.app import create_app
 
 TIMEOUT = 30

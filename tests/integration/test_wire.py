@@ -11,11 +11,12 @@ import pytest
 import redis
 from hypothesis import HealthCheck, event, given, settings
 
-from producer import CeleryExecutor, PayloadTooLargeError
-from producer.settings import DEFAULT_MAX_PAYLOAD_BYTES, ProducerSettings
-from tests.processes import RedisServer, WorkerFactory, WorkerProcess
+from celery_futures import CeleryExecutor, PayloadTooLargeError
+from celery_futures.client.settings import DEFAULT_MAX_PAYLOAD_BYTES, ClientSettings
+from producer.processes import RedisServer, WorkerFactory, WorkerProcess
 from tests.wire_values import admitted, anything, arguments, identical, plain_keys
 from worker import functions
+from worker.app import client_app
 
 TIMEOUT = 60
 POOL = "threads"
@@ -28,13 +29,13 @@ def echo_executor(redis_server: RedisServer, worker_factory: WorkerFactory,
     worker = shared_workers.get(POOL)
     if worker is None or worker.process.poll() is not None:
         worker = shared_workers[POOL] = worker_factory.start(POOL, 8)
-    with CeleryExecutor(redis_url=redis_server.url(), queue=worker.queue) as created:
+    with CeleryExecutor(client_app(redis_server.url()), queue=worker.queue) as created:
         yield created
 
 
 def idle_executor(redis_server: RedisServer, **env: str) -> CeleryExecutor:
     """An executor on a queue nobody consumes, so whatever it sends stays there to be counted."""
-    settings = ProducerSettings.from_env(env, redis_url=redis_server.url(), queue=f"nobody-{uuid.uuid4().hex[:8]}")
+    settings = ClientSettings.from_env(env, redis_url=redis_server.url(), queue=f"nobody-{uuid.uuid4().hex[:8]}")
     return CeleryExecutor(settings=settings)
 
 
@@ -67,7 +68,7 @@ def test_oversized_arguments_are_refused_before_sending(redis_server: RedisServe
         with pytest.raises(PayloadTooLargeError):
             idle.map(functions.echo, ["small", "x" * 1000, "small"])
         idle.submit(functions.echo, "x" * 900)  # under the limit: sent
-        assert redis_client.llen(idle.settings.queue) == 1
+        assert redis_client.llen(str(idle.settings.queue)) == 1
         idle.shutdown(wait=False, cancel_futures=True)
 
 
@@ -75,6 +76,6 @@ def test_default_limit_is_one_mebibyte(redis_server: RedisServer, redis_client: 
     assert DEFAULT_MAX_PAYLOAD_BYTES == 1024 * 1024
     with idle_executor(redis_server) as idle:
         with pytest.raises(PayloadTooLargeError, match=f"over the limit of {DEFAULT_MAX_PAYLOAD_BYTES} bytes"):
-            idle.submit("worker.tasks.io_sleep", "x" * DEFAULT_MAX_PAYLOAD_BYTES)
-        assert redis_client.llen(idle.settings.queue) == 0
+            idle.submit("worker.tasks.demo.io_sleep", "x" * DEFAULT_MAX_PAYLOAD_BYTES)
+        assert redis_client.llen(str(idle.settings.queue)) == 0
 

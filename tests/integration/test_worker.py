@@ -11,12 +11,14 @@ import pytest
 import redis
 from celery import Celery
 
-from tests.processes import WorkerFactory, WorkerProcess, wait_until
+from celery_futures import NotAllowedError
+from celery_futures.protocol import keys as k
+from celery_futures.protocol.claims import claim_for_cancel
+from celery_futures.protocol.keys import BEAT_SECONDS
+from celery_futures.protocol.pools import POOLS
+from producer.processes import WorkerFactory, WorkerProcess, wait_until
 from worker import constants as c
-from worker.cancellation import claim_for_cancel
-from worker.errors import DemoError, NotAllowedError
-from worker.heartbeat import BEAT_SECONDS
-from worker.pools import POOLS
+from worker.errors import DemoError
 
 TIMEOUT = 30
 
@@ -159,18 +161,18 @@ def test_heartbeat_key_names_this_boot(celery_client: Celery, pool_worker: Worke
                                        redis_client: redis.Redis) -> None:
     boot = run(celery_client, pool_worker, "whoami")["boot"]
     assert boot
-    assert redis_client.get(f"{c.ALIVE_PREFIX}{pool_worker.name}") == boot.encode()
-    assert 0 < int(redis_client.ttl(f"{c.ALIVE_PREFIX}{pool_worker.name}")) <= 10
+    assert redis_client.get(f"{k.ALIVE_PREFIX}{pool_worker.name}") == boot.encode()
+    assert 0 < int(redis_client.ttl(f"{k.ALIVE_PREFIX}{pool_worker.name}")) <= 10
 
 
 @pytest.mark.parametrize("pool", ["prefork", "gevent"])
 def test_heartbeat_key_goes_with_a_clean_shutdown(worker_factory: WorkerFactory, redis_client: redis.Redis,
                                                   pool: str) -> None:
     worker = worker_factory.start(pool, concurrency=2)
-    assert redis_client.exists(f"{c.ALIVE_PREFIX}{worker.name}")
+    assert redis_client.exists(f"{k.ALIVE_PREFIX}{worker.name}")
     worker.stop()
     assert worker.process.returncode == 0
-    assert not redis_client.exists(f"{c.ALIVE_PREFIX}{worker.name}")
+    assert not redis_client.exists(f"{k.ALIVE_PREFIX}{worker.name}")
 
 
 def test_heartbeat_keeps_beating_while_a_gevent_task_blocks_the_loop(
@@ -178,7 +180,7 @@ def test_heartbeat_keeps_beating_while_a_gevent_task_blocks_the_loop(
 ) -> None:
     """The beat comes from a real OS thread, so a greenlet that blocks the hub cannot silence it."""
     worker = worker_factory.start("gevent", concurrency=2)
-    key = f"{c.ALIVE_PREFIX}{worker.name}"
+    key = f"{k.ALIVE_PREFIX}{worker.name}"
     block_seconds = 4 * BEAT_SECONDS
     with redis_client.pubsub() as pubsub:  # type: ignore[no-untyped-call]
         task_id = str(uuid.uuid4())

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.processes import RedisServer, WorkerProcess, free_port
+from producer.processes import RedisServer, WorkerProcess, free_port
 
 
 def worker_cmd(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:

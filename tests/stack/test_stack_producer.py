@@ -11,14 +11,16 @@ from concurrent.futures import wait
 import pytest
 from pytest_docker.plugin import Services
 
-from producer import CeleryExecutor
-from producer.cluster import capacity, workers
+from celery_futures import CeleryExecutor
+from celery_futures.client.errors import RemoteTraceback
+from producer.cluster import capacity, queue_of, workers
 from producer.demo import wait_running
-from producer.errors import RemoteTraceback
 from producer.gates import new_gate_name, open_gate, record_count
 from tests.stack.conftest import ENV_FILE, Compose, parse_env
-from worker import functions, tasks
+from worker import functions
+from worker.app import client_app
 from worker.errors import DemoError
+from worker.tasks import demo as tasks
 
 pytestmark = pytest.mark.stack
 
@@ -29,7 +31,7 @@ TIMEOUT = 60
 def executor(stack: Compose, docker_services: Services, docker_ip: str) -> Iterator[CeleryExecutor]:
     password = parse_env(ENV_FILE.read_text())["REDIS_PASSWORD"]
     port = docker_services.port_for("redis", 6379)
-    with CeleryExecutor(redis_url=f"redis://:{password}@{docker_ip}:{port}/0") as created:
+    with CeleryExecutor(client_app(f"redis://:{password}@{docker_ip}:{port}/0")) as created:
         yield created
 
 
@@ -47,7 +49,7 @@ def test_failures_arrive_with_the_container_traceback(executor: CeleryExecutor) 
 
 
 def test_cancel_is_exact_against_the_containers(executor: CeleryExecutor) -> None:
-    slots = capacity(workers(executor.celery_app), executor.settings.queue)
+    slots = capacity(workers(executor), queue_of(executor))
     gate, witness = new_gate_name(), f"stack-{uuid.uuid4().hex}"
     blockers = [executor.submit(tasks.gate, gate, TIMEOUT) for _ in range(slots)]
     wait_running(blockers)
@@ -73,10 +75,10 @@ def test_a_redis_restart_keeps_queued_work_and_workers_reconnect(stack: Compose,
     """The stack's Redis keeps an append-only file on its volume: a message queued before `restart redis` is
     still queued after it, and the worker container reconnects and serves again without being restarted."""
     parked = f"parked-{uuid.uuid4().hex[:8]}"  # a queue no worker consumes
-    executor.celery_app.send_task("worker.tasks.noop", queue=parked)
+    executor.celery_app.send_task("worker.tasks.demo.noop", queue=parked)
     stack("restart", "redis")
     password = parse_env(ENV_FILE.read_text())["REDIS_PASSWORD"]
     published = stack("port", "redis", "6379").strip().rsplit(":", 1)[1]
-    with CeleryExecutor(redis_url=f"redis://:{password}@127.0.0.1:{published}/0") as after:
+    with CeleryExecutor(client_app(f"redis://:{password}@127.0.0.1:{published}/0")) as after:
         assert after.redis.llen(parked) == 1
         assert after.submit(tasks.cpu_bound, 10).result(TIMEOUT) == functions.spin(10)

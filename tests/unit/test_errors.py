@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from producer.errors import RemoteError, RemoteTraceback, rebuild_exception
+from celery_futures.client.errors import RemoteError, RemoteTraceback, rebuild_exception
 from worker.errors import DemoError
 
 

@@ -8,8 +8,8 @@ from concurrent.futures import CancelledError, wait
 
 import pytest
 
-from producer.future import CeleryFuture
-from worker.pools import Interrupt
+from celery_futures import CeleryFuture
+from celery_futures.protocol.pools import Interrupt
 
 
 class FakeDriver:

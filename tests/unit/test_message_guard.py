@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producer.settings import DEFAULT_MAX_PAYLOAD_BYTES
+from celery_futures.client.settings import DEFAULT_MAX_PAYLOAD_BYTES
+from celery_futures.protocol.settings import MIN_MESSAGE_BYTES, SettingsError
+from celery_futures.worker.message_guard import envelope_problem
 from worker import constants as c
-from worker.message_guard import envelope_problem
-from worker.settings import MIN_MESSAGE_BYTES, SettingsError, WorkerSettings
+from worker.settings import WorkerSettings
 
 LIMIT = c.DEFAULT_MAX_MESSAGE_BYTES
 EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
@@ -113,7 +114,7 @@ def test_size_limit() -> None:
     message = real_envelope(args=["x" * 100_000])
     assert envelope_problem(message, 200_000) is None
     problem = envelope_problem(message, 100_000)
-    assert problem is not None and f"more than {c.ENV_MAX_MESSAGE_BYTES}=100000" in problem
+    assert problem is not None and "more than the limit of 100000 (max_message_bytes)" in problem
 
 
 def test_the_default_limit_admits_the_producers_largest_arguments() -> None:

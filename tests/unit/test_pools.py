@@ -8,7 +8,7 @@ import sys
 import pytest
 from kombu.utils.imports import symbol_by_name
 
-from worker.pools import POOLS, Interrupt, UnknownPoolError, get_pool, pool_of_implementation
+from celery_futures.protocol.pools import POOLS, Interrupt, UnknownPoolError, get_pool, pool_of_implementation
 
 
 def test_registry_holds_the_four_pools() -> None:
@@ -21,8 +21,8 @@ def test_celery_import_strings_resolve_to_celery_pools(name: str) -> None:
 
 
 def test_choosing_gevent_or_loading_the_tasks_does_not_import_gevent() -> None:
-    code = ("import sys; from worker.pools import get_pool; get_pool('gevent'); import worker.tasks; "
-            "print('gevent' in sys.modules)")
+    code = ("import sys; from celery_futures.protocol.pools import get_pool; get_pool('gevent'); "
+            "import worker.tasks.demo; print('gevent' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 

@@ -6,11 +6,12 @@ import math
 
 import pytest
 
+from celery_futures.protocol.allowlist import NotAllowedError
+from celery_futures.worker.runner import checked_arguments, resolve_allowed
 from worker import functions
-from worker.allowlist import Allowlist, NotAllowedError
-from worker.runner import checked_arguments, resolve_allowed
+from worker.settings import allowlist_from
 
-DEFAULT = Allowlist.parse(None)
+DEFAULT = allowlist_from({})  # our demo's default: the library's and worker.functions.*
 
 
 @pytest.mark.parametrize(

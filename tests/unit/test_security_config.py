@@ -1,5 +1,5 @@
-"""The Celery configuration every process shares is JSON only and reads the broker through the message
-guard, whoever builds the app (a worker from its environment, a producer or a test from a URL)."""
+"""``install(app)`` makes any app JSON only and reading its broker through the message guard, without
+overriding what the app chose where the protocol allows a choice, and refusing what it cannot work with."""
 
 from __future__ import annotations
 
@@ -8,35 +8,74 @@ from typing import Any
 import pytest
 from celery import Celery
 
+import celery_futures
+from celery_futures.protocol.settings import DEFAULT_MAX_MESSAGE_BYTES, MAX_BYTES_OPTION, SettingsError
+from celery_futures.worker.config import check_protocol_settings
+from celery_futures.worker.message_guard import TRANSPORT
 from worker import constants as c
 from worker.app import EnvConfig, create_app
-from worker.message_guard import MAX_BYTES_OPTION, TRANSPORT
 
 URL = "redis://:pw@127.0.0.1:6379/0"
 
 
-def env_app(env: dict[str, str]) -> Celery:
+def installed(config: dict[str, Any] | EnvConfig) -> Celery:
     app = Celery("t", set_as_current=False)
-    app.config_from_object(EnvConfig({"REDIS_URL": URL, **env}))
-    return app
+    app.config_from_object(config)
+    return celery_futures.install(app)
 
 
-@pytest.mark.parametrize("app", [create_app(URL), create_app(URL, socket_timeout=5.0), env_app({})],
-                         ids=["producer", "producer-with-timeouts", "worker"])
-def test_json_only_and_guarded(app: Celery) -> None:
-    conf: Any = app.conf
+def assert_json_only_and_guarded(conf: Any) -> None:
     assert (conf.task_serializer, conf.result_serializer, conf.event_serializer) == ("json", "json", "json")
     assert list(conf.accept_content) == ["json"]
     assert list(conf.result_accept_content) == ["json"]
     assert conf.broker_transport == TRANSPORT
-    assert conf.broker_transport_options[MAX_BYTES_OPTION] == c.DEFAULT_MAX_MESSAGE_BYTES
+    assert conf.broker_transport_options[MAX_BYTES_OPTION] == DEFAULT_MAX_MESSAGE_BYTES
+
+
+@pytest.mark.parametrize("config", [{"broker_url": URL, "result_backend": URL}, EnvConfig({"REDIS_URL": URL})],
+                         ids=["a plain app", "our demo app"])
+def test_an_installed_app_is_json_only_and_guarded(config: dict[str, Any] | EnvConfig) -> None:
+    app = installed(config)
+    assert_json_only_and_guarded(app.conf)
+    assert app.conf.result_backend_always_retry is True
+    check_protocol_settings(app)
+
+
+def test_install_before_or_after_the_configuration_gives_the_same_settings() -> None:
+    early = celery_futures.install(Celery("early", set_as_current=False))
+    early.config_from_object({"broker_url": URL, "result_backend": URL})
+    assert_json_only_and_guarded(early.conf)
+    late = Celery("late", set_as_current=False)
+    late.config_from_object({"broker_url": URL, "result_backend": URL})
+    late.conf.broker_url  # noqa: B018 - loads the configuration before install
+    assert_json_only_and_guarded(celery_futures.install(late).conf)
+
+
+def test_what_the_app_sets_itself_is_kept() -> None:
+    app = installed({"broker_url": URL, "result_backend": URL, "result_backend_thread_safe": False,
+                     "broker_transport_options": {"visibility_timeout": 600}})
+    assert app.conf.result_backend_thread_safe is False
+    assert app.conf.broker_transport_options["visibility_timeout"] == 600
+    assert app.conf.broker_transport_options["unacked_restore_interval"] == 5  # ours, where it said nothing
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"task_serializer": "pickle"}, "task_serializer is 'pickle', it must be 'json'"),
+    ({"accept_content": ["json", "pickle"]}, r"accept_content is \['json', 'pickle'\], it must be \['json'\]"),
+    ({"broker_url": "amqp://guest@localhost//"}, "the broker must be Redis"),
+    ({"result_backend": "rpc://"}, "a Redis result backend"),
+])
+def test_what_the_protocol_cannot_work_with_is_refused_naming_it(config: dict[str, Any], message: str) -> None:
+    app = installed({"broker_url": URL, "result_backend": URL, **config})
+    with pytest.raises(SettingsError, match=message):
+        check_protocol_settings(app)
 
 
 def test_the_worker_limit_comes_from_its_environment() -> None:
-    conf: Any = env_app({c.ENV_MAX_MESSAGE_BYTES: "1048576"}).conf
+    conf: Any = installed(EnvConfig({"REDIS_URL": URL, c.ENV_MAX_MESSAGE_BYTES: "1048576"})).conf
     assert conf.broker_transport_options[MAX_BYTES_OPTION] == 1048576
 
 
-def test_producer_timeouts_still_reach_the_broker() -> None:
-    options = create_app(URL, socket_timeout=5.0).conf.broker_transport_options
-    assert (options["socket_timeout"], options["socket_connect_timeout"]) == (5.0, 5.0)
+def test_the_labs_plain_client_is_json_only_too() -> None:
+    conf: Any = create_app(URL).conf
+    assert list(conf.accept_content) == ["json"] and conf.task_serializer == "json"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from producer.settings import ProducerSettings
-from worker.allowlist import Allowlist, NotAllowedError
+from celery_futures import ClientSettings
+from celery_futures.protocol.allowlist import Allowlist, NotAllowedError
+from celery_futures.protocol.pools import POOLS
+from celery_futures.protocol.settings import SettingsError, parse_redis_url, redact
 from worker.cli import celery_argv, export_to_env, parse_args
-from worker.pools import POOLS
-from worker.settings import SettingsError, WorkerSettings, parse_redis_url, redact
+from worker.settings import WorkerSettings
 
 
 def test_defaults() -> None:
@@ -79,7 +80,7 @@ def test_allowlist_patterns() -> None:
     allow = Allowlist.parse("math.*, builtins.pow")
     assert allow.admits("math.sqrt") and allow.admits("builtins.pow")
     assert not allow.admits("builtins.eval") and not allow.admits("mathx.y")
-    expected = r"os\.system is not in the worker allowlist \(WORKER_ALLOWLIST=math\.\*,builtins\.pow\)"
+    expected = r"os\.system is not in the worker allowlist \(celery_futures_allowlist=math\.\*,builtins\.pow\)"
     with pytest.raises(NotAllowedError, match=expected):
         allow.check("os.system")
 
@@ -161,16 +162,23 @@ def test_bad_worker_input_is_refused_naming_it(env: dict[str, str], flags: dict[
 )
 def test_bad_producer_input_is_refused_naming_it(env: dict[str, str], args: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
-        ProducerSettings.from_env(env, **args)
+        ClientSettings.from_env(env, **args).standalone(env)
 
 
 def test_producer_settings_read_the_environment() -> None:
-    settings = ProducerSettings.from_env({"PRODUCER_QUEUE": "io:fast", "PRODUCER_CONNECT_TIMEOUT": "2.5",
-                                          "PRODUCER_SEND_TIMEOUT": "30", "PRODUCER_MAX_PAYLOAD_BYTES": "2048",
-                                          "WORKER_ALLOWLIST": ""})
+    env = {"PRODUCER_QUEUE": "io:fast", "PRODUCER_CONNECT_TIMEOUT": "2.5", "PRODUCER_SEND_TIMEOUT": "30",
+           "PRODUCER_MAX_PAYLOAD_BYTES": "2048", "WORKER_ALLOWLIST": ""}
+    settings = ClientSettings.from_env(env).standalone(env)
     assert (settings.queue, settings.connect_timeout_seconds, settings.send_timeout_seconds) == ("io:fast", 2.5, 30)
-    assert settings.max_payload_bytes == 2048 and settings.allowlist.patterns == ()
-    assert ProducerSettings.from_env({"PRODUCER_QUEUE": "x"}, queue="y").queue == "y"
+    assert settings.max_payload_bytes == 2048 and settings.allowlist == Allowlist((), "WORKER_ALLOWLIST")
+    assert ClientSettings.from_env({"PRODUCER_QUEUE": "x"}, queue="y").standalone({"PRODUCER_QUEUE": "x"}).queue == "y"
+
+
+def test_with_an_app_the_environment_does_not_say_where_to_connect() -> None:
+    """REDIS_URL and PRODUCER_QUEUE describe a standalone executor; with an app, the app decides."""
+    env = {"REDIS_URL": "redis://elsewhere:6379/0", "PRODUCER_QUEUE": "other"}
+    settings = ClientSettings.from_env(env)
+    assert (settings.redis_url, settings.queue, settings.allowlist, settings.result_ttl) == (None, None, None, None)
 
 
 @pytest.mark.parametrize("pattern", ["*", "math.*", "builtins.pow", "math.[sc]*", "math.[!s]qrt", "worker.*.spin",

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench.soak_checks import (
+from celery_futures.protocol.policies import LostPolicy
+from producer.soak.checks import (
     Check,
     duplicates,
     fault_checks,
@@ -23,13 +24,12 @@ from bench.soak_checks import (
     outcome_checks,
     redis_checks,
 )
-from bench.soak_cli import main
-from bench.soak_faults import KillFigures, RestartRecord, last_end
-from bench.soak_flight import CANCELLED, NOT_SUBMITTED, PENDING, RESULT, Record
-from bench.soak_memory import MemoryFigures, MemoryPoint
-from bench.soak_plan import MIX, Kind, batches, make_plan
-from bench.soak_redis import RedisFigures
-from worker.policies import LostPolicy
+from producer.soak.cli import main
+from producer.soak.faults import KillFigures, RestartRecord, last_end
+from producer.soak.flight import CANCELLED, NOT_SUBMITTED, PENDING, RESULT, Record
+from producer.soak.memory import MemoryFigures, MemoryPoint
+from producer.soak.plan import MIX, Kind, batches, make_plan
+from producer.soak.redis_state import RedisFigures
 
 ONCE, RERUN = LostPolicy.FAIL, LostPolicy.RERUN
 EXPLAINED = "every outcome is one its kind or a fault it met explains"

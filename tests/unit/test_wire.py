@@ -15,14 +15,16 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from kombu.utils.json import dumps, loads
 
-from producer.calls import RUNNER_TASK, CallBuilder, TaskCall, our_task_names
-from producer.errors import PayloadTooLargeError
+from celery_futures.client.calls import CallBuilder, TaskCall
+from celery_futures.client.errors import PayloadTooLargeError
+from celery_futures.protocol.codec import MAX_DEPTH, to_wire
+from celery_futures.protocol.installation import allowlist_of
+from celery_futures.protocol.keys import RUNNER_TASK
 from tests.wire_values import Color, Name, Point, admitted, anything, arguments, identical, plain_keys
 from worker import functions
-from worker.allowlist import Allowlist
-from worker.wire import MAX_DEPTH, to_wire
+from worker.app import app as demo_app
 
-BUILDER = CallBuilder(Allowlist.parse(None), our_task_names())
+BUILDER = CallBuilder(demo_app, allowlist_of(demo_app))
 
 
 def decoded(call: TaskCall) -> tuple[list[Any], dict[str, Any]]:
@@ -34,7 +36,7 @@ def decoded(call: TaskCall) -> tuple[list[Any], dict[str, Any]]:
     return args, kwargs
 
 
-targets = st.sampled_from([functions.echo, "worker.tasks.noop"])
+targets = st.sampled_from([functions.echo, "worker.tasks.demo.noop"])
 
 
 @settings(max_examples=300)
@@ -107,8 +109,8 @@ def test_limits_themselves_are_admitted() -> None:
 
 
 def test_tasks_follow_the_same_rule() -> None:
-    with pytest.raises(TypeError, match=r"argument 0 of worker\.tasks\.io_sleep \(float\) is nan"):
-        BUILDER.build("worker.tasks.io_sleep", (math.nan,), {})
+    with pytest.raises(TypeError, match=r"argument 0 of worker\.tasks\.demo\.io_sleep \(float\) is nan"):
+        BUILDER.build("worker.tasks.demo.io_sleep", (math.nan,), {})
 
 
 def test_results_follow_the_same_rule() -> None:
@@ -122,12 +124,12 @@ def test_results_follow_the_same_rule() -> None:
 def test_payload_limit_is_on_the_json_of_args_and_kwargs() -> None:
     args, kwargs = ("x" * 50, (1, 2)), {"k": "é"}
     size = len(dumps([["x" * 50, {"__type__": "tuple", "__value__": [1, 2]}], {"k": "é"}]))
-    exact = CallBuilder(Allowlist.parse(None), our_task_names(), max_payload_bytes=size)
+    exact = CallBuilder(demo_app, allowlist_of(demo_app), max_payload_bytes=size)
     assert decoded(exact.build(functions.echo, args, kwargs)) == (list(args), kwargs)
-    smaller = CallBuilder(Allowlist.parse(None), our_task_names(), max_payload_bytes=size - 1)
+    smaller = CallBuilder(demo_app, allowlist_of(demo_app), max_payload_bytes=size - 1)
     expected = (rf"the arguments of worker\.functions:echo are {size} bytes as JSON, over the limit of "
                 rf"{size - 1} bytes \(PRODUCER_MAX_PAYLOAD_BYTES\)")
     with pytest.raises(PayloadTooLargeError, match=expected):
         smaller.build(functions.echo, args, kwargs)
     with pytest.raises(ValueError, match="PRODUCER_MAX_PAYLOAD_BYTES"):
-        smaller.build("worker.tasks.io_sleep", (), {"seconds": "9" * size})
+        smaller.build("worker.tasks.demo.io_sleep", (), {"seconds": "9" * size})

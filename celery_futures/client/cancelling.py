@@ -1,0 +1,98 @@
+"""``cancel()``, ``interrupt()`` and ``shutdown(cancel_futures=True)``: the claim decides, cluster-wide.
+
+A call still waiting in the executor is cancelled locally. A sent one is cancelled by the claim script
+(``celery_futures/protocol/claims.py``): it wins unless a worker has started the task, and then the task
+never runs anywhere. If Redis cannot be asked, ``cancel()`` returns False and the future stays pending: a
+guess either way could contradict what happens. A running task is stopped by ``interrupt()`` as far as its
+pool allows: the cooperative flag always, plus the pool's own signal or greenlet kill where it has one.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+import redis
+
+from celery_futures.client.flight import Flight
+from celery_futures.client.future import CeleryFuture
+from celery_futures.protocol.claims import claim_for_cancel, request_interrupt
+from celery_futures.protocol.pools import POOLS, Interrupt
+
+logger = logging.getLogger(__name__)
+
+CLAIM_CHUNK = 1000
+"""Cancel claims per pipeline: one round trip for a thousand tasks, and no command holds Redis for long."""
+
+Revoke = Callable[[str, str], None]
+"""``revoke(task_id, node)``: ask the worker ``node`` to terminate the task (a Celery control broadcast)."""
+
+
+class Canceller:
+    def __init__(self, flight: Flight, redis_client: redis.Redis, ttl: int, revoke: Revoke) -> None:
+        self._flight = flight
+        self._redis = redis_client
+        self._ttl = ttl
+        self._revoke = revoke
+
+    def claim_cancel(self, future: CeleryFuture) -> bool | None:
+        """True: cancelled before it started (never runs); False: a worker started it; None: Redis did not say."""
+        if self._flight.withdraw(future.task_id):
+            return True  # never sent: nothing to ask anyone
+        try:
+            outcome = claim_for_cancel(self._redis, [future.task_id], self._ttl)[0]
+        except redis.RedisError as exc:
+            logger.warning("cannot cancel %s: Redis did not answer (%s)", future.task_id, exc)
+            return None
+        if outcome.owner is not None and future.execution is None:
+            future.execution = outcome.owner.execution()
+        return outcome.won
+
+    def interrupt(self, future: CeleryFuture) -> Interrupt | None:
+        execution = future.execution
+        if not future.running() or execution is None:
+            return None
+        spec = POOLS.get(str(execution.get("pool")))
+        method = spec.interrupt if spec else Interrupt.COOPERATIVE
+        request_interrupt(self._redis, future.task_id, self._ttl)
+        if method in (Interrupt.SIGNAL, Interrupt.KILL_GREENLET):
+            self._revoke(future.task_id, str(execution["hostname"]))
+        return method
+
+    def cancel_unstarted(self) -> None:
+        """``shutdown(cancel_futures=True)``: unsent ones locally, sent ones by claim, pipelined."""
+        unsent = self._flight.withdraw_all()
+        sent = self._flight.sent()
+        with self._flight.completing():
+            for future in unsent:
+                future.settle_cancel(functools.partial(bool, True))
+            self.cancel_by_claim([f for f in sent if not (f.running() or f.done())])
+
+    def cancel_by_claim(self, candidates: list[CeleryFuture]) -> None:
+        for start in range(0, len(candidates), CLAIM_CHUNK):
+            chunk = candidates[start:start + CLAIM_CHUNK]
+            try:
+                ids = [f.task_id for f in chunk]
+                outcomes = claim_for_cancel(self._redis, ids, self._ttl)
+            except redis.RedisError as exc:
+                logger.warning("could not cancel %d queued task(s): %s", len(chunk), exc)
+                continue
+            for future, claimed, outcome in zip(chunk, ids, outcomes, strict=True):
+                future.settle_cancel(functools.partial(self._claimed, future, claimed, outcome.won))
+
+    def withdraw(self, futures: list[CeleryFuture]) -> None:
+        """Cancel a failed map's futures: first take them all off the waiting line, so that cancelling one
+        (whose callback frees a slot) cannot send another; a claim covers any that another thread sent."""
+        unsent = {f.task_id for f in self._flight.withdraw_all(futures)}
+        with self._flight.completing():
+            for future in futures:
+                if future.task_id in unsent:
+                    future.settle_cancel(functools.partial(bool, True))
+                else:
+                    future.cancel()
+
+    def _claimed(self, future: CeleryFuture, claimed_id: str, won: bool) -> bool | None:
+        """A pipelined claim's outcome, if it still concerns the future's task (run under the futures' lock);
+        a future sent again meanwhile under a new id is claimed afresh."""
+        return won if future.task_id == claimed_id else self.claim_cancel(future)

@@ -1,0 +1,140 @@
+"""What each backend state means for a future, and the liveness watchdog for running tasks.
+
+The listener thread calls :class:`StateRouter` for every message; it is the only place that turns
+Celery states into future transitions:
+
+* STARTED: the worker won the claim, the future is running (with where it runs);
+* PROGRESS: the task's ``{"current", "total"}`` meta, for progress callbacks;
+* SUCCESS / FAILURE: the result, or the exception rebuilt with its type and remote traceback;
+* REVOKED: for a running task, an interrupt (``TaskInterruptedError``); for one not started, a revoke
+  from outside (Flower, ``celery control``) which our claim turns into an exact cancel, if it still can.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import states
+
+from celery_futures.client.errors import RedisUnavailableError, TaskInterruptedError, WorkerLostError, rebuild_exception
+from celery_futures.client.flight import Flight
+from celery_futures.client.future import CeleryFuture
+from celery_futures.client.watchdog import Lost, Watchdog, mget_in_chunks, owner_of
+from celery_futures.protocol.keys import STATE_PROGRESS
+
+logger = logging.getLogger(__name__)
+
+
+class StateRouter:
+    def __init__(self, flight: Flight, redis_client: Any, broker_client: Any, backend: Any, *, outage_limit: float,
+                 on_lost: Callable[[Lost], None], ttl: int) -> None:
+        """Nothing here may hold the executor itself: this router lives on the listener thread, and an executor
+        dropped without ``shutdown()`` must be collectable once nothing of it is outstanding."""
+        self._flight = flight
+        self._outage_limit = outage_limit
+        self._redis = redis_client
+        self._backend = backend
+        self._on_lost = on_lost
+        self._watchdog = Watchdog(redis_client, broker_client, ttl=ttl, stored_meta=self._stored_meta,
+                                  apply_meta=self.on_state, on_lost=on_lost)
+        self._handlers: dict[str, Callable[[CeleryFuture, dict[str, Any]], None]] = {
+            states.STARTED: self._started,
+            STATE_PROGRESS: self._progress,
+            states.SUCCESS: self._success,
+            states.FAILURE: self._failure,
+            states.REVOKED: self._revoked,
+        }
+
+    def on_state(self, task_id: str, meta: Any) -> None:
+        future = self._flight.lookup(task_id)
+        if not isinstance(meta, dict):
+            logger.warning("ignoring a state message for %s that is not a mapping: %r", task_id, meta)
+            return
+        handler = self._handlers.get(str(meta.get("status")))
+        if future is not None and handler is not None:
+            handler(future, meta)
+
+    def request_audit(self) -> None:
+        """At the next tick, look for sent messages that are nowhere (``celery_futures/client/watchdog.py``)."""
+        self._watchdog.audit_requested = True
+
+    def on_resubscribed(self) -> None:
+        """Apply the stored state of every sent task: what was published while we were away; and, since a
+        Redis restart can swallow a message a worker was fetching, look for messages that are nowhere."""
+        self.request_audit()
+        futures = self._flight.sent()
+        for future, meta in zip(futures, self._stored_meta(futures), strict=True):
+            if meta is not None:
+                self._apply_guarded(future.task_id, meta)
+
+    def _apply_guarded(self, task_id: str, meta: Any) -> None:
+        """One unreadable stored state must not stop the others from being applied."""
+        try:
+            self.on_state(task_id, meta)
+        except Exception:
+            logger.exception("could not apply the stored state of %s", task_id)
+
+    def on_idle(self) -> None:
+        """Find futures whose worker stopped beating (the heartbeat); their policy decides."""
+        self._watchdog.check(self._flight.sent())
+
+    def on_outage(self, seconds: float) -> None:
+        """Redis gone for longer than the limit: end every outstanding future with the reason, not silence."""
+        if seconds >= self._outage_limit:
+            self._flight.fail_all(RedisUnavailableError(
+                f"Redis has been unreachable for {seconds:.0f}s (limit {self._outage_limit:.0f}s); "
+                "the task's outcome is unknown"))
+
+    def _stored_meta(self, futures: list[CeleryFuture]) -> list[dict[str, Any] | None]:
+        raw = mget_in_chunks(self._redis, [self._backend.get_key_for_task(f.task_id) for f in futures])
+        return [self._decode_or_none(value) for value in raw]
+
+    def _decode_or_none(self, value: bytes | None) -> dict[str, Any] | None:
+        if not value:
+            return None
+        try:
+            meta = self._backend.decode(value)
+        except Exception:
+            logger.exception("unreadable stored state: %r", value[:200])
+            return None
+        return meta if isinstance(meta, dict) else None
+
+    @staticmethod
+    def _started(future: CeleryFuture, meta: dict[str, Any]) -> None:
+        result = meta.get("result")
+        future.mark_started(result if isinstance(result, dict) else {})
+
+    @staticmethod
+    def _progress(future: CeleryFuture, meta: dict[str, Any]) -> None:
+        result = meta.get("result")
+        future.report_progress(result if isinstance(result, dict) else {"value": result})
+
+    @staticmethod
+    def _success(future: CeleryFuture, meta: dict[str, Any]) -> None:
+        future.resolve(result=meta.get("result"))
+
+    def _failure(self, future: CeleryFuture, meta: dict[str, Any]) -> None:
+        error = rebuild_exception(meta.get("result"), meta.get("traceback"))
+        if isinstance(error, WorkerLostError) and not future.done():  # Celery's word for a killed prefork child
+            self._on_lost(Lost(future, started=True, owner=owner_of(future.execution), error=error))
+            return
+        future.resolve(exception=error)
+
+    @staticmethod
+    def _revoked(future: CeleryFuture, meta: dict[str, Any]) -> None:
+        if future.done():
+            return
+        if future.running():
+            future.resolve(exception=TaskInterruptedError(interrupted_message(future, meta)))
+        else:
+            future.cancel()
+
+
+def interrupted_message(future: CeleryFuture, meta: dict[str, Any]) -> str:
+    where = future.execution or {}
+    result = meta.get("result")
+    reason = " ".join(map(str, result.get("exc_message") or [])) if isinstance(result, dict) else ""
+    return (f"task {future.task_id} was interrupted on {where.get('hostname', '?')} "
+            f"({where.get('pool', '?')} pool){': ' + reason if reason else ''}")

@@ -1,0 +1,59 @@
+"""Every name the client and the worker extension must agree on: Redis keys, task ids, claim values, states.
+
+A key written by a worker and read by a producer can never drift apart when both build it here (the arq
+``constants.py`` idea). All our keys start with ``cfx:``; Celery's own keys are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# -- Redis keys -----------------------------------------------------------------------------------------
+CLAIM_PREFIX: Final = "cfx:claim:"
+"""``cfx:claim:<task id>``: who won the race to a task, a worker starting it or a producer cancelling it."""
+INTERRUPT_PREFIX: Final = "cfx:interrupt:"
+"""``cfx:interrupt:<task id>``: set by a producer to ask a running task to stop (the cooperative flag)."""
+ALIVE_PREFIX: Final = "cfx:alive:"
+"""``cfx:alive:<node name>``: a worker's heartbeat, refreshed by a real thread, expiring when it dies."""
+
+# -- claim values (``cfx:claim:<id>``) ------------------------------------------------------------------------
+CLAIM_CANCELLED: Final = "cancelled"
+CLAIM_STARTED: Final = "started"
+CLAIM_HELD: Final = "held"
+"""A worker received the task and may start it; a cancel still wins over this, and the producer takes it back
+if that worker dies first (``celery_futures/client/watchdog.py``)."""
+
+# -- heartbeats: the worker beats this often, the client judges by the TTL ----------------------------------
+BEAT_SECONDS: Final = 2.0
+"""How often a worker refreshes its alive key."""
+ALIVE_TTL_SECONDS: Final = 10
+"""How long the key outlives the last beat: five missed beats before a worker counts as gone."""
+
+# -- task ids and names -----------------------------------------------------------------------------------
+TASK_ID_PREFIX: Final = "cfx-"
+"""Task ids a client makes start with this, then the executor's own id, so one pattern covers them."""
+TASK_ID: Final = re.compile(rb"cfx-[0-9a-f]{12}-[0-9a-f]{32}")
+"""A client's task id anywhere in a raw message (what the watchdog looks for in queues)."""
+RUNNER_TASK: Final = "celery_futures.call"
+"""The generic runner the worker extension registers: runs an allowlisted plain function by name."""
+
+STATE_PROGRESS: Final = "PROGRESS"
+"""The custom Celery state a progress-reporting task publishes, with ``{"current", "total"}`` meta."""
+
+
+def claim_key(task_id: str) -> str:
+    return f"{CLAIM_PREFIX}{task_id}"
+
+
+def interrupt_key(task_id: str) -> str:
+    return f"{INTERRUPT_PREFIX}{task_id}"
+
+
+def alive_key(node: str) -> str:
+    return f"{ALIVE_PREFIX}{node}"
+
+
+def task_prefix(executor_id: str) -> str:
+    """What every task id of one executor starts with (and nothing else's does)."""
+    return f"{TASK_ID_PREFIX}{executor_id}-"

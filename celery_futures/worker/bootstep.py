@@ -1,0 +1,69 @@
+"""The worker bootstep: what a Celery worker of an installed app does at start and at stop.
+
+Why a bootstep (``app.steps['worker']``): it is Celery's own way to add to a worker, it runs in every worker
+the app starts however it is started (``celery -A proj worker``, our ``python -m worker``, a test), it can
+refuse to start with a reason, and its ``__init__`` runs after the task modules are imported and before the
+pool forks (Celery builds every step before it starts any), which is the one moment to wrap each task class
+for the claim and have prefork children inherit it. In order:
+
+1. check the app's settings against the protocol (a bad one stops the worker with the reason);
+2. start a new boot: a fresh boot id and the pool's name, in the environment children inherit;
+3. wrap every task class with the claim (``celery_futures/worker/claiming.py``);
+4. on a green pool, make the control loop reconnect (``celery_futures/worker/green_pidbox.py``);
+5. at start, the heartbeat and the sweep of stranded messages, each on a native thread; at stop, both end
+   and the heartbeat key goes at once (a clean stop is not a death).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import bootsteps
+
+from celery_futures.protocol.backend import new_backend_redis
+from celery_futures.protocol.pools import pool_of_class
+from celery_futures.worker import green_pidbox
+from celery_futures.worker.claiming import claim_tasks
+from celery_futures.worker.config import check_protocol_settings
+from celery_futures.worker.heartbeat import Heartbeat
+from celery_futures.worker.identity import UNKNOWN_POOL, new_boot
+from celery_futures.worker.redelivery import Sweeper
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SOCKET_SECONDS = 5.0
+
+
+class ProtocolStep(bootsteps.StartStopStep):
+    """Makes a worker honour the protocol; added to an app's worker blueprint by ``install(app)``."""
+
+    label = "celery_futures"
+    requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        app = worker.app
+        check_protocol_settings(app)
+        spec = pool_of_class(worker.pool_cls)
+        self.boot = new_boot(spec.name if spec else UNKNOWN_POOL)
+        wrapped = claim_tasks(app)
+        if getattr(worker.pool_cls, "is_green", False):
+            green_pidbox.install()
+        client = new_backend_redis(app, socket_timeout=HEARTBEAT_SOCKET_SECONDS,
+                                   socket_connect_timeout=HEARTBEAT_SOCKET_SECONDS)
+        self.heartbeat = Heartbeat(client, worker.hostname, self.boot)
+        self.sweeper = Sweeper(app)
+        logger.info("celery_futures: %d task(s) claimed before they run, pool %s, boot %s",
+                    wrapped, spec.name if spec else UNKNOWN_POOL, self.boot)
+
+    def start(self, worker: Any) -> None:
+        self.heartbeat.start()
+        self.sweeper.start()
+
+    def stop(self, worker: Any) -> None:
+        self.sweeper.stop()
+        self.heartbeat.stop()
+
+    def terminate(self, worker: Any) -> None:
+        self.stop(worker)

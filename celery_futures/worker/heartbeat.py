@@ -1,0 +1,51 @@
+"""A worker's proof of life: ``cfx:alive:<node>`` holds this boot's id and expires unless refreshed.
+
+Celery records a killed prefork child as ``WorkerLostError``, but when a whole worker dies (SIGKILL, OOM,
+a pulled plug) its running tasks stay STARTED for ever. So each worker refreshes a key from a real OS thread
+(``celery_futures/worker/threads.py``), which keeps beating while a task hogs the CPU, a solo worker runs a
+task inline, or gevent's loop is blocked. The client compares the key with the boot id in a task's claim:
+missing or different means the worker that ran the task is gone, and its policy decides the future.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import redis
+
+from celery_futures.protocol.keys import ALIVE_TTL_SECONDS, BEAT_SECONDS, alive_key
+from celery_futures.worker.threads import Repeater
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+logger = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """Beats for one worker boot (``node``, ``boot``) on its own Redis client."""
+
+    def __init__(self, client: Redis, node: str, boot: str) -> None:
+        self._client = client
+        self._node = node
+        self._boot = boot
+        self._repeater = Repeater(self.beat, BEAT_SECONDS, self._failed)
+
+    def beat(self) -> None:
+        self._client.set(alive_key(self._node), self._boot, ex=ALIVE_TTL_SECONDS)
+
+    def start(self) -> None:
+        self._repeater.start()
+        logger.info("heartbeat started for %s (boot %s)", self._node, self._boot)
+
+    def stop(self) -> None:
+        """Clean shutdown: running tasks have finished by now, so the key can go at once."""
+        self._repeater.stop()
+        try:
+            self._client.delete(alive_key(self._node))
+        except redis.RedisError as exc:
+            logger.warning("could not clear heartbeat for %s: %s", self._node, exc)
+
+    def _failed(self, exc: Exception) -> None:
+        logger.warning("heartbeat for %s failed: %s", self._node, exc)
