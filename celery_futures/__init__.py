@@ -40,7 +40,28 @@ _HOMES = {
     "install": "celery_futures.worker.install",
 }
 
-__all__ = [*sorted(_HOMES), "__version__"]
+__all__ = [
+    "CeleryExecutor",
+    "CeleryFuture",
+    "ClientSettings",
+    "Interrupt",
+    "LostPolicy",
+    "NotAllowedError",
+    "NotInstalledError",
+    "PayloadTooLargeError",
+    "RedisUnavailableError",
+    "RemoteError",
+    "RemoteTraceback",
+    "SendError",
+    "SettingsError",
+    "TaskInterruptedError",
+    "UnknownTaskError",
+    "WorkerGoneError",
+    "WorkerLostError",
+    "__version__",
+    "checkpoint",
+    "install",
+]
 
 if TYPE_CHECKING:
     from celery_futures.client.errors import (

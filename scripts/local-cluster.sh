@@ -9,7 +9,7 @@
 # The run dir (default .run/local-cluster) holds the pid files, the logs, redis.conf (the password, mode
 # 600) and env (REDIS_URL, mode 600). Concurrency per pool, and why:
 #   prefork -c 2    one process per core: CPU work runs in parallel, more processes only add switching
-#   threads -c 10   the pool's default (worker/pools.py). One GIL runs Celery's ~1.3 ms of CPU per task,
+#   threads -c 10   the pool's default (celery_futures/protocol/pools.py). One GIL runs Celery's ~1.3 ms of CPU per task,
 #                   so a threads worker cannot keep many more than ~35 threads busy on 50 ms waits; 10
 #                   keeps the ideal makespan of the IO benchmarks well above that per-task floor
 #   gevent  -c 100  the pool's default: greenlets cost kilobytes, so IO concurrency can be large

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fill services/wheelhouse/ with wheels of every runtime dependency, pinned by requirements.lock, plus the
-# build backend under build/. The host builds them with its own network and CA trust, so the image build
+# Fill services/wheelhouse/ with wheels of every runtime dependency of the library and the lab ([lab]),
+# pinned by requirements.lock, plus the build backend under build/. The host builds them with its own network and CA trust, so the image build
 # needs neither (../shared/DOCKER.md). Skipped when the lock and pyproject.toml have not changed.
 set -euo pipefail
 
@@ -22,8 +22,8 @@ if [[ -f $OUT/.stamp && $(<"$OUT/.stamp") == "$stamp" ]]; then
 fi
 rm -rf "$OUT/build" && find "$OUT" -maxdepth 1 -name '*.whl' -delete
 # The project's dependency closure (the project's own wheel is dropped: the image builds it from source).
-"$PY" -m pip wheel -q -w "$OUT" -c "$LOCK" "$ROOT"
-rm -f "$OUT"/celery_futures_lab-*.whl
+"$PY" -m pip wheel -q -w "$OUT" -c "$LOCK" "$ROOT[lab]"
+rm -f "$OUT"/celery_futures-*.whl
 # The build backend pyproject.toml names, for the offline `pip install .` in the image.
 mapfile -t backend < <("$PY" -c 'import sys, tomllib; print(*tomllib.load(open(sys.argv[1], "rb"))["build-system"]["requires"], sep="\n")' "$ROOT/pyproject.toml")
 "$PY" -m pip wheel -q -w "$OUT/build" "${backend[@]}"

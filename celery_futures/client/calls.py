@@ -100,7 +100,6 @@ class CallBuilder:
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     known: Mapping[str, LostPolicy] = field(default_factory=dict)
     """Task names the executor was told about (with their policy) instead of importing their modules."""
-    _imported: bool = field(default=False, init=False)
 
     def build(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskCall:
         if isinstance(fn, str):
@@ -130,22 +129,14 @@ class CallBuilder:
         return lost_policy_of(task)
 
     def registered(self, name: str) -> Task | None:  # type: ignore[type-arg]
-        """The app's task of that name (its task modules imported, as its workers import them)."""
+        """The app's task of that name (the executor has imported the app's task modules by now)."""
         if self.app is None:
             return None
-        task: Task | None = self._tasks(self.app).get(name)  # type: ignore[type-arg]
+        task: Task | None = self.app.tasks.get(name)  # type: ignore[type-arg]
         return task
 
-    def _tasks(self, app: Celery) -> Any:
-        """The app's registry, after importing its task modules once (its ``imports`` and ``include``), before
-        the registry is first read: Celery adds shared tasks to an app when it is finalized."""
-        if not self._imported:
-            self._imported = True
-            app.loader.import_default_modules()
-        return app.tasks
-
     def names(self) -> list[str]:
-        registered = set(self._tasks(self.app)) if self.app is not None else set()
+        registered = set(self.app.tasks) if self.app is not None else set()
         found = {name for name in registered if not name.startswith(CELERY_BUILTIN)} | set(self.known)
         return sorted(found - {RUNNER_TASK})
 

@@ -80,6 +80,10 @@ class CeleryExecutor(Executor):
         self.app = app or standalone_app(settings)
         self._owns_app = app is None
         redis_backend(self.app)  # a clear error now, not at the first message
+        if app is not None:
+            # Its task modules (``imports``, ``include``), as a worker loads them, before anything reads the
+            # registry: Celery adds its shared tasks to an app only when the app is finalized.
+            app.loader.import_default_modules()
         self.settings = replace(settings, result_ttl=settings.result_ttl or result_ttl_of(self.app),
                                 allowlist=settings.allowlist or allowlist_of(self.app))
         self.max_workers = max_workers

@@ -32,7 +32,7 @@ from worker import constants as c
 from worker.tasks.ledger import ledger_key
 
 TIMEOUT = 30
-LEDGER_TASK = "worker.ledger_tasks.ledger_once"
+LEDGER_TASK = "worker.tasks.ledger.ledger_once"
 HOSTILE_TOKEN = "hostile"
 GOOD_EACH_SIDE = 3
 HUGE_BYTES = 32 * 1024 * 1024
@@ -149,7 +149,7 @@ def protocol_1(m: Envelope, _: Path) -> Envelope:
 
 def malformed_errback(m: Envelope, _: Path) -> Envelope:
     """A task that fails, so its errback would be called: on solo, inside the worker's own loop."""
-    m["body"] = call_body([run_of(m), HOSTILE_TOKEN, "fail"], {"errbacks": [{"task": "worker.tasks.record"}]})
+    m["body"] = call_body([run_of(m), HOSTILE_TOKEN, "fail"], {"errbacks": [{"task": "worker.tasks.demo.record"}]})
     return m
 
 
@@ -168,7 +168,7 @@ CASES = {
     "unknown-task": Case(unknown_task, r"Received unregistered task of type 'no\.such\.task'"),
     "missing-task-id": Case(missing_task_id, r"task header id must be a non-empty string, found missing"),
     "missing-headers": Case(missing_headers, r"Received and deleted unknown message"),
-    "huge-body": Case(huge_body, rf"more than {c.ENV_MAX_MESSAGE_BYTES}={c.DEFAULT_MAX_MESSAGE_BYTES}"),
+    "huge-body": Case(huge_body, rf"more than the limit of {c.DEFAULT_MAX_MESSAGE_BYTES} \(max_message_bytes\)"),
     # Found by mutating real messages: each of these stopped or restarted Celery's consumer.
     "envelope-is-array": Case(envelope_is_array, r"the envelope must be a JSON object, found a list"),
     "body-not-base64": Case(body_not_base64, r"body is not valid base64"),
@@ -231,7 +231,7 @@ def test_hostile_broadcast_is_rejected_and_the_worker_still_answers(
     wait_until(lambda: re.search(r"Cannot process event on channel|rejected a message",
                                  log_since(pool_worker, offset)) is not None, TIMEOUT, "the rejection's log line")
     assert celery_client.control.ping(destination=[pool_worker.name], timeout=5)
-    assert celery_client.send_task("worker.tasks.noop", queue=pool_worker.queue).get(timeout=TIMEOUT) is None
+    assert celery_client.send_task("worker.tasks.demo.noop", queue=pool_worker.queue).get(timeout=TIMEOUT) is None
 
 
 def test_the_largest_arguments_a_producer_may_send_still_run(

@@ -75,7 +75,7 @@ def test_a_worker_runs_tasks_over_verified_tls(tls_redis: TlsRedisServer, tls_ap
     factory = WorkerFactory(tls_redis, tmp_path, tls_app)
     try:
         worker = factory.start("threads", 2)
-        result = tls_app.send_task("worker.tasks.record", args=(secrets.token_hex(8),), queue=worker.queue)
+        result = tls_app.send_task("worker.tasks.demo.record", args=(secrets.token_hex(8),), queue=worker.queue)
         assert result.get(timeout=TIMEOUT) == 1
     finally:
         factory.stop_all()

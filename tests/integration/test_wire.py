@@ -35,8 +35,8 @@ def echo_executor(redis_server: RedisServer, worker_factory: WorkerFactory,
 
 def idle_executor(redis_server: RedisServer, **env: str) -> CeleryExecutor:
     """An executor on a queue nobody consumes, so whatever it sends stays there to be counted."""
-    settings = ClientSettings.from_env(env, redis_url=redis_server.url(), queue=f"nobody-{uuid.uuid4().hex[:8]}")
-    return CeleryExecutor(settings=settings)
+    settings = ClientSettings.from_env(env, queue=f"nobody-{uuid.uuid4().hex[:8]}")
+    return CeleryExecutor(client_app(redis_server.url()), settings=settings)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -14,7 +14,7 @@ from celery import Celery
 from celery_futures import NotAllowedError
 from celery_futures.protocol import keys as k
 from celery_futures.protocol.claims import claim_for_cancel
-from celery_futures.protocol.keys import BEAT_SECONDS
+from celery_futures.protocol.keys import BEAT_SECONDS, RUNNER_TASK
 from celery_futures.protocol.pools import POOLS
 from producer.processes import WorkerFactory, WorkerProcess, wait_until
 from worker import constants as c
@@ -24,7 +24,9 @@ TIMEOUT = 30
 
 
 def run(app: Celery, worker: WorkerProcess, name: str, *args: Any, **kwargs: Any) -> Any:
-    result = app.send_task(f"worker.tasks.{name}", args=args, kwargs=kwargs, queue=worker.queue)
+    """Send a demo task (or, for ``call``, the library's runner) with stock Celery, as any client could."""
+    task = RUNNER_TASK if name == "call" else f"worker.tasks.demo.{name}"
+    result = app.send_task(task, args=args, kwargs=kwargs, queue=worker.queue)
     return result.get(timeout=TIMEOUT)
 
 
@@ -54,7 +56,7 @@ def test_io_redis_wait_really_waits_in_redis(celery_client: Celery, pool_worker:
 def test_gate_returns_what_the_test_pushed(celery_client: Celery, pool_worker: WorkerProcess,
                                            redis_client: redis.Redis) -> None:
     name = uuid.uuid4().hex
-    result = celery_client.send_task("worker.tasks.gate", args=(name, 20), queue=pool_worker.queue)
+    result = celery_client.send_task("worker.tasks.demo.gate", args=(name, 20), queue=pool_worker.queue)
     redis_client.lpush(f"{c.GATE_PREFIX}{name}", "opened")
     assert result.get(timeout=TIMEOUT) == "opened"
 
@@ -90,7 +92,7 @@ def test_gevent_worker_is_really_monkey_patched(celery_client: Celery, pool_work
 
 def test_allowlist_admits_and_refuses(celery_client: Celery, pool_worker: WorkerProcess) -> None:
     assert run(celery_client, pool_worker, "call", "math:sqrt", [16], {}) == 4.0
-    expected = r"os\.system is not in the worker allowlist \(WORKER_ALLOWLIST=.*math\.\*"
+    expected = r"os\.system is not in the worker allowlist \(celery_futures_allowlist=.*math\.\*"
     with pytest.raises(NotAllowedError, match=expected):
         run(celery_client, pool_worker, "call", "os:system", ["true"], {})
     with pytest.raises(NotAllowedError, match=r"builtins\.eval"):
@@ -137,7 +139,7 @@ def test_progress_states_arrive_in_order(celery_client: Celery, pool_worker: Wor
     task_id = str(uuid.uuid4())
     with redis_client.pubsub() as pubsub:  # type: ignore[no-untyped-call]
         pubsub.subscribe(f"celery-task-meta-{task_id}")
-        celery_client.send_task("worker.tasks.progress", args=(4,), task_id=task_id, queue=pool_worker.queue)
+        celery_client.send_task("worker.tasks.demo.progress", args=(4,), task_id=task_id, queue=pool_worker.queue)
         states = collect_states(pubsub)
     assert [s["status"] for s in states] == ["STARTED", "PROGRESS", "PROGRESS", "PROGRESS", "PROGRESS", "SUCCESS"]
     assert [s["result"]["current"] for s in states[1:5]] == [1, 2, 3, 4]
@@ -151,7 +153,7 @@ def test_claimed_cancel_means_the_task_never_runs(celery_client: Celery, pool_wo
     assert claim_for_cancel(redis_client, [task_id], ttl=60)[0].won
     with redis_client.pubsub() as pubsub:  # type: ignore[no-untyped-call]
         pubsub.subscribe(f"celery-task-meta-{task_id}")
-        celery_client.send_task("worker.tasks.record", args=(name,), task_id=task_id, queue=pool_worker.queue)
+        celery_client.send_task("worker.tasks.demo.record", args=(name,), task_id=task_id, queue=pool_worker.queue)
         states = collect_states(pubsub)
     assert [s["status"] for s in states] == ["REVOKED"]
     assert run(celery_client, pool_worker, "record", name) == 1  # the cancelled run left no count behind
@@ -185,7 +187,7 @@ def test_heartbeat_keeps_beating_while_a_gevent_task_blocks_the_loop(
     with redis_client.pubsub() as pubsub:  # type: ignore[no-untyped-call]
         task_id = str(uuid.uuid4())
         pubsub.subscribe(f"celery-task-meta-{task_id}")
-        celery_client.send_task("worker.tasks.block_unpatched", args=(block_seconds,), task_id=task_id,
+        celery_client.send_task("worker.tasks.demo.block_unpatched", args=(block_seconds,), task_id=task_id,
                                 queue=worker.queue)
         started = collect_states(pubsub, until=("STARTED",))
         redis_client.delete(key)  # the hub is blocked from now on; only the native thread can set it again

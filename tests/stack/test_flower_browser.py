@@ -78,7 +78,7 @@ def test_flower_pages_show_worker_and_pool(stack: Compose, flower: Flower, tasks
             page.screenshot(path=ARTIFACTS / "flower-worker-pool.png", full_page=True)
 
             page.goto(f"{flower.base_url}/tasks")
-            expect(page.locator("body")).to_contain_text("worker.tasks.noop")
+            expect(page.locator("body")).to_contain_text("worker.tasks.demo.noop")
             page.screenshot(path=ARTIFACTS / "flower-tasks.png", full_page=True)
         finally:
             browser.close()

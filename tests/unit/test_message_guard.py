@@ -34,7 +34,7 @@ def real_envelope(args: list[Any] | None = None, embed: dict[str, Any] | None = 
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": {
-            "lang": "py", "task": "worker.tasks.record", "id": "cfx-1-2", "shadow": None, "eta": None,
+            "lang": "py", "task": "worker.tasks.demo.record", "id": "cfx-1-2", "shadow": None, "eta": None,
             "expires": "2026-11-26T10:00:00+00:00", "group": None, "group_index": None, "retries": 0,
             "timelimit": [None, None], "root_id": "cfx-1-2", "parent_id": None, "argsrepr": "('x',)",
             "kwargsrepr": "{}", "origin": "gen1@host", "ignore_result": False, "replaced_task_nesting": 0,
@@ -53,7 +53,7 @@ def test_a_real_task_message_passes() -> None:
 
 
 def test_a_real_canvas_message_passes() -> None:
-    callback = {"task": "worker.tasks.record", "args": ["y"], "kwargs": {}, "options": {"queue": "celery"},
+    callback = {"task": "worker.tasks.demo.record", "args": ["y"], "kwargs": {}, "options": {"queue": "celery"},
                 "subtask_type": None, "immutable": False}
     assert envelope_problem(real_envelope(embed={**EMBED, "callbacks": [callback], "chain": [callback]}),
                             LIMIT) is None
@@ -95,7 +95,7 @@ def mutate(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         (mutate(lambda m: m.update(body=encode({"a": 1}))), "body must be [args, kwargs, embed]"),
         (mutate(lambda m: m.update(body=encode([[], {}, {"errbacks": [{"task": "t"}]}]))),
          "body embed errbacks must be a list of signatures"),
-        (mutate(lambda m: m.update(headers={}, body=encode({"task": "worker.tasks.record", "id": "1"}))),
+        (mutate(lambda m: m.update(headers={}, body=encode({"task": "worker.tasks.demo.record", "id": "1"}))),
          "task protocol 1 is refused"),
     ],
 )

@@ -1,0 +1,1 @@
+"""acme: a small Celery project of its own (reports for an online shop), written before it met celery_futures."""
