@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Docker for CI and for scripts/stack-up.sh on a Debian host (see ../shared/DOCKER.md).
+# Docker for CI and for scripts/stack-up.sh on a Debian host without a registry.
 #
 #   .ci/docker.sh engine-up        start dockerd unless an engine already answers (remember whether we did)
 #   .ci/docker.sh engine-down      stop the dockerd that engine-up started, and no other

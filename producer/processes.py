@@ -155,12 +155,25 @@ class WorkerFactory:
 
     def start(self, pool: str, concurrency: int | None = None, queue: str | None = None,
               env: dict[str, str] | None = None, *, wait: bool = True) -> WorkerProcess:
-        """Start ``python -m worker``; with ``wait``, until it answers a Celery ping."""
+        """Start our demo worker, ``python -m worker``; with ``wait``, until it answers a Celery ping."""
         name = f"{pool}-{uuid.uuid4().hex[:8]}@test"
         queue = queue or f"q-{name.split('@', maxsplit=1)[0]}"
         args = [sys.executable, "-m", "worker", "--pool", pool, "--name", name, "--queues", queue]
         if concurrency is not None:
             args += ["--concurrency", str(concurrency)]
+        return self.launch(name, pool, queue, concurrency, args, env, wait=wait)
+
+    def start_celery(self, app: str, pool: str, concurrency: int, queue: str, env: dict[str, str] | None = None,
+                     *, wait: bool = True) -> WorkerProcess:
+        """Start stock Celery's own ``celery -A <app> worker``, the way an app's author runs their workers."""
+        name = f"{pool}-{uuid.uuid4().hex[:8]}@{app.split('.')[0]}"
+        args = [sys.executable, "-m", "celery", "-A", app, "worker", "-P", pool, f"--concurrency={concurrency}",
+                f"--hostname={name}", f"--queues={queue}", "--loglevel=INFO", "--without-mingle", "--without-gossip"]
+        return self.launch(name, pool, queue, concurrency, args, env, wait=wait)
+
+    def launch(self, name: str, pool: str, queue: str, concurrency: int | None, args: list[str],
+               env: dict[str, str] | None, *, wait: bool) -> WorkerProcess:
+        """Run ``args`` as a worker process in its own session, its output in a log of its own."""
         log_path = self.logdir / f"{name}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(args, env=self.env(env), stdout=log, stderr=subprocess.STDOUT,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fill services/wheelhouse/ with wheels of every runtime dependency of the library and the lab ([lab]),
 # pinned by requirements.lock, plus the build backend under build/. The host builds them with its own network and CA trust, so the image build
-# needs neither (../shared/DOCKER.md). Skipped when the lock and pyproject.toml have not changed.
+# needs neither. Skipped when the lock and pyproject.toml have not changed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

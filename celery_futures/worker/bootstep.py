@@ -10,16 +10,20 @@ for the claim and have prefork children inherit it. In order:
 2. start a new boot: a fresh boot id and the pool's name, in the environment children inherit;
 3. wrap every task class with the claim (``celery_futures/worker/claiming.py``);
 4. on a green pool, make the control loop reconnect (``celery_futures/worker/green_pidbox.py``);
-5. at start, the heartbeat and the sweep of stranded messages, each on a native thread; at stop, both end
-   and the heartbeat key goes at once (a clean stop is not a death).
+5. once the worker is ready (``worker_ready``), the heartbeat and the sweep of stranded messages, each on a
+   native thread: not earlier, because a native thread that opens a connection while a gevent worker's main
+   thread is still importing deadlocks on the import lock (seen here: the worker exited with ``LoopExit``);
+   at stop, both end and the heartbeat key goes at once (a clean stop is not a death).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 from celery import bootsteps
+from celery.signals import worker_ready
 
 from celery_futures.protocol.backend import new_backend_redis
 from celery_futures.protocol.pools import pool_of_class
@@ -50,16 +54,19 @@ class ProtocolStep(bootsteps.StartStopStep):
         wrapped = claim_tasks(app)
         if getattr(worker.pool_cls, "is_green", False):
             green_pidbox.install()
-        client = new_backend_redis(app, socket_timeout=HEARTBEAT_SOCKET_SECONDS,
-                                   socket_connect_timeout=HEARTBEAT_SOCKET_SECONDS)
-        self.heartbeat = Heartbeat(client, worker.hostname, self.boot)
+        new_client = functools.partial(new_backend_redis, app, socket_timeout=HEARTBEAT_SOCKET_SECONDS,
+                                       socket_connect_timeout=HEARTBEAT_SOCKET_SECONDS)
+        self.heartbeat = Heartbeat(new_client, worker.hostname, self.boot)
         self.sweeper = Sweeper(app)
+        self._worker = worker
+        worker_ready.connect(self._on_ready, weak=False)
         logger.info("celery_futures: %d task(s) claimed before they run, pool %s, boot %s",
                     wrapped, spec.name if spec else UNKNOWN_POOL, self.boot)
 
-    def start(self, worker: Any) -> None:
-        self.heartbeat.start()
-        self.sweeper.start()
+    def _on_ready(self, sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "controller", None) is self._worker:
+            self.heartbeat.start()
+            self.sweeper.start()
 
     def stop(self, worker: Any) -> None:
         self.sweeper.stop()

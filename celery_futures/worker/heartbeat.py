@@ -10,6 +10,7 @@ missing or different means the worker that ran the task is gone, and its policy 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import redis
@@ -24,15 +25,22 @@ logger = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    """Beats for one worker boot (``node``, ``boot``) on its own Redis client."""
+    """Beats for one worker boot (``node``, ``boot``) on a Redis client of its own.
 
-    def __init__(self, client: Redis, node: str, boot: str) -> None:
-        self._client = client
+    The client is made on the beating thread itself: on a gevent worker, a client made on the main thread
+    has sockets and locks of the main thread's hub, and a native thread cannot wait on those.
+    """
+
+    def __init__(self, new_client: Callable[[], Redis], node: str, boot: str) -> None:
+        self._new_client = new_client
+        self._client: Redis | None = None
         self._node = node
         self._boot = boot
         self._repeater = Repeater(self.beat, BEAT_SECONDS, self._failed)
 
     def beat(self) -> None:
+        if self._client is None:
+            self._client = self._new_client()
         self._client.set(alive_key(self._node), self._boot, ex=ALIVE_TTL_SECONDS)
 
     def start(self) -> None:
@@ -43,7 +51,7 @@ class Heartbeat:
         """Clean shutdown: running tasks have finished by now, so the key can go at once."""
         self._repeater.stop()
         try:
-            self._client.delete(alive_key(self._node))
+            self._new_client().delete(alive_key(self._node))  # this thread's own: the beating one may be mid-call
         except redis.RedisError as exc:
             logger.warning("could not clear heartbeat for %s: %s", self._node, exc)
 

@@ -1,8 +1,9 @@
-"""``producer bench``: the benchmark matrix, measured on the running workers, written to bench/results/<date>/.
+"""``python -m producer bench``: the benchmark matrix, measured on the running workers, written to
+bench/results/<date>/.
 
-Issue 4 (``bench_executor``, ``bench_commands``, ``bench_memory``): our executor against raw Celery on the
-prefork worker: no-op throughput, round-trip latency, Redis commands and client memory per task. Issue 6
-(``bench_pools``): every pool on CPU and IO workloads, makespan over the ideal, both clients side by side.
+The clients (``executor``, ``commands``, ``memory``): our executor against raw Celery on the prefork worker:
+no-op throughput, round-trip latency, Redis commands and client memory per task. The pools (``pools``):
+every pool on CPU and IO workloads, makespan over the ideal, both clients side by side.
 The cluster is whatever ``REDIS_URL`` reaches, with one worker per pool on a queue named after it
 (``scripts/local-cluster.sh``; ``scripts/bench.sh`` starts one, runs this, and stops it).
 
@@ -23,7 +24,7 @@ from producer.bench.memory import VARIANTS as MEMORY_VARIANTS
 from producer.bench.memory import memory_or_problem
 from producer.bench.pools import measure_pools, workloads
 from producer.bench.report import show, write
-from producer.bench.rig import FULL, ISSUE4_QUEUE, QUICK, Rig
+from producer.bench.rig import FULL, CLIENTS_QUEUE, QUICK, Rig
 from producer.bench.summary import BenchResults
 from producer.session import Session
 
@@ -57,7 +58,7 @@ def measure(rig: Rig, started: str) -> BenchResults:
     progress, sizes = rig.session.terminal.progress, rig.sizes
     machine = describe_machine(rig.redis_url)
     throughput, latency, commands = [], {}, []
-    if ISSUE4_QUEUE in rig.pools:  # else Rig.open has said why, and the tasks would wait for ever
+    if CLIENTS_QUEUE in rig.pools:  # else Rig.open has said why, and the tasks would wait for ever
         with progress("executor throughput", sizes.throughput_rounds * len(THROUGHPUT_VARIANTS)) as advance:
             throughput = measure_throughput(rig, advance)
         with progress("round-trip latency", 1) as advance:

@@ -28,7 +28,7 @@ from celery import Celery
 
 from celery_futures import CeleryExecutor
 from producer.bench.executor import MAP, RAW, SUBMIT
-from producer.bench.rig import ISSUE4_QUEUE, Rig, collect, deadline_for, settle
+from producer.bench.rig import CLIENTS_QUEUE, Rig, collect, deadline_for, settle
 from producer.terminal import Advance
 from worker.app import client_app, create_app
 from worker.tasks import demo as tasks
@@ -108,7 +108,7 @@ def monitored(redis_url: str, admin: redis.Redis) -> Iterator[list[tuple[str, st
 
 
 def round_trips(variant: str, raw_app: Celery, executor: CeleryExecutor, n: int) -> Callable[[], object]:
-    """``n`` no-ops sent and waited for the way issue 4's throughput runs do it."""
+    """``n`` no-ops sent and waited for the way the throughput runs do it."""
     timeout = deadline_for(n * 0.01)
     if variant == RAW:
         task = raw_app.tasks[tasks.cpu_bound.name]
@@ -132,8 +132,8 @@ def count_one(probe: ProbeUser, rig: Rig, variant: str, clients: tuple[Celery, C
 @contextmanager
 def probe_clients(probe: ProbeUser) -> Iterator[tuple[Celery, CeleryExecutor]]:
     """Raw Celery and our executor logged in as the probe user, warmed up (connections are not per task)."""
-    raw_app = create_app(probe.url, default_queue=ISSUE4_QUEUE)
-    executor = CeleryExecutor(client_app(probe.url), queue=ISSUE4_QUEUE)
+    raw_app = create_app(probe.url, default_queue=CLIENTS_QUEUE)
+    executor = CeleryExecutor(client_app(probe.url), queue=CLIENTS_QUEUE)
     try:
         raw_app.tasks[tasks.noop.name].delay().get(timeout=deadline_for(1))
         executor.submit(tasks.noop).result(timeout=deadline_for(1))

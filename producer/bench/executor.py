@@ -1,4 +1,4 @@
-"""Issue 4: our executor against raw Celery, on the same prefork worker, in the same run, taking turns.
+"""Our executor against raw Celery, on the same prefork worker, in the same run, taking turns.
 
 The no-op is ``cpu_bound(0)`` (a spin over an empty range): ``map`` needs one argument per call and
 ``noop()`` takes none, and all three clients must run the same task. Raw Celery is the idiom its docs teach:
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
 
-from producer.bench.rig import ISSUE4_QUEUE, Rig, collect, deadline_for, rotated, settle
+from producer.bench.rig import CLIENTS_QUEUE, Rig, collect, deadline_for, rotated, settle
 from producer.terminal import Advance
 from worker.tasks import demo as tasks
 
@@ -49,7 +49,7 @@ class ThroughputRun:
 
 
 Batch = Callable[[Rig, int], float]
-"""Runs ``n`` no-ops on the issue-4 queue, waits for every result, returns the seconds spent sending."""
+"""Runs ``n`` no-ops on the clients' queue, waits for every result, returns the seconds spent sending."""
 
 
 def raw_batch(rig: Rig, n: int) -> float:
@@ -62,7 +62,7 @@ def raw_batch(rig: Rig, n: int) -> float:
 
 
 def submit_batch(rig: Rig, n: int) -> float:
-    executor = rig.ours(ISSUE4_QUEUE)
+    executor = rig.ours(CLIENTS_QUEUE)
     started = time.perf_counter()
     futures = [executor.submit(tasks.cpu_bound, NOOP_ARG) for _ in range(n)]
     sent = time.perf_counter() - started
@@ -71,7 +71,7 @@ def submit_batch(rig: Rig, n: int) -> float:
 
 
 def map_batch(rig: Rig, n: int) -> float:
-    executor = rig.ours(ISSUE4_QUEUE)
+    executor = rig.ours(CLIENTS_QUEUE)
     started = time.perf_counter()
     results = executor.map(tasks.cpu_bound, repeat(NOOP_ARG, n), timeout=deadline_for(n * 0.01))
     sent = time.perf_counter() - started
@@ -89,13 +89,13 @@ def check_noops(results: list[object]) -> None:
 
 def timed_batch(rig: Rig, variant: str, round_index: int, n: int) -> ThroughputRun:
     """One batch, timed; the counters around it are read outside the timed part."""
-    worker_cpu = rig.worker_cpu_seconds(ISSUE4_QUEUE)
+    worker_cpu = rig.worker_cpu_seconds(CLIENTS_QUEUE)
     commands = rig.commands_so_far()
     started, cpu_started = time.perf_counter(), time.process_time()
     sent = BATCHES[variant](rig, n)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     commands = rig.commands_so_far() - commands - 1  # the first INFO itself
-    worker_after = rig.worker_cpu_seconds(ISSUE4_QUEUE)
+    worker_after = rig.worker_cpu_seconds(CLIENTS_QUEUE)
     worker = worker_after - worker_cpu if worker_cpu is not None and worker_after is not None else None
     return ThroughputRun(variant, round_index, n, seconds, sent, cpu, commands, worker)
 
@@ -117,7 +117,7 @@ def measure_throughput(rig: Rig, advance: Advance) -> list[ThroughputRun]:
 
 def measure_latency(rig: Rig, advance: Advance) -> dict[str, list[float]]:
     """Seconds per sequential round trip of ``noop``, the clients taking turns call by call; one step."""
-    raw_noop, executor = rig.raw(tasks.noop), rig.ours(ISSUE4_QUEUE)
+    raw_noop, executor = rig.raw(tasks.noop), rig.ours(CLIENTS_QUEUE)
     timeout = deadline_for(1)
     calls: dict[str, Callable[[], object]] = {
         RAW: lambda: raw_noop.delay().get(timeout=timeout),

@@ -1,4 +1,4 @@
-"""Issue 6: every pool on every workload, our executor next to raw Celery, as makespan over the ideal.
+"""Every pool on every workload, our executor next to raw Celery, as makespan over the ideal.
 
 Makespan: from the first send to the last result, as the caller sees it. Ideal: what the hardware and the
 pool size allow if Celery cost nothing, with ``t`` the time one task takes on its own:

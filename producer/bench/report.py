@@ -70,7 +70,7 @@ def workers_table(results: BenchResults) -> Table:
 
 
 def targets_table(results: BenchResults) -> Table:
-    return Table("targets", "Targets (issue 4)", ["target", "measured", "goal", "result"],
+    return Table("targets", "Targets", ["target", "measured", "goal", "result"],
                  [[t.name, "-" if t.measured is None else t.measured, t.goal, verdict(t.passed)]
                   for t in targets(results)])
 
@@ -82,7 +82,7 @@ def throughput_table(results: BenchResults) -> Table:
              s.redis_commands_per_task,
              " ".join(f"{x:.0f}" for x in s.every_round)]
             for s in speeds(results.throughput)]
-    return Table("throughput", "No-op throughput on the prefork worker (issue 4)",
+    return Table("throughput", "No-op throughput on the prefork worker",
                  ["client", "tasks", "rounds", "tasks/s (median)", "vs raw", "send ms/task",
                   "producer CPU ms/task", "worker main process CPU ms/task", "Redis commands/task, all clients",
                   "tasks/s per round"], rows,
@@ -92,7 +92,7 @@ def throughput_table(results: BenchResults) -> Table:
 def latency_table(results: BenchResults) -> Table:
     rows = [[lat.variant, lat.calls, lat.p50_ms, lat.p99_ms, lat.mean_ms, times(lat.p50_vs_raw),
              times(lat.p99_vs_raw)] for lat in latencies(results.latency_seconds)]
-    return Table("latency", "Sequential round trip of noop (issue 4)",
+    return Table("latency", "Sequential round trip of noop",
                  ["client", "calls", "p50 ms", "p99 ms", "mean ms", "p50 vs raw", "p99 vs raw"], rows, "latency.png")
 
 
@@ -105,7 +105,7 @@ def breakdown(counts: dict[str, int], tasks: int) -> str:
 def commands_table(results: BenchResults) -> Table:
     rows = [[c.variant, c.tasks, c.producer_per_task, breakdown(c.producer, c.tasks), c.others_per_task,
              breakdown(c.others, c.tasks)] for c in results.commands]
-    return Table("commands", "Redis commands per no-op round trip on the prefork worker (issue 4)",
+    return Table("commands", "Redis commands per no-op round trip on the prefork worker",
                  ["client", "tasks", "producer/task", "producer's, per task", "everyone else/task",
                   "everyone else's, per task"], rows)
 
@@ -120,7 +120,7 @@ def memory_table(results: BenchResults) -> Table:
 def workloads_table(results: BenchResults) -> Table:
     rows = [[w.name, f"{w.task.rsplit('.', 1)[-1]}({', '.join(map(str, w.args))})", w.tasks, w.task_seconds * 1000,
              "yes" if w.uses_cpu else "no"] for w in results.workloads]
-    return Table("workloads", "Workloads (issue 6)", ["workload", "task", "tasks", "t: one alone, ms", "needs a core"],
+    return Table("workloads", "Workloads", ["workload", "task", "tasks", "t: one alone, ms", "needs a core"],
                  rows)
 
 
@@ -129,7 +129,7 @@ def pools_table(results: BenchResults) -> Table:
     order = {name: index for index, name in enumerate([*POOLS, *(w.name for w in results.workloads), *VARIANTS])}
     runs = sorted(results.pools, key=lambda p: (order[p.pool], order[p.workload], order[p.variant]))
     rows = [[p.pool, p.concurrency, p.workload, p.variant, p.ideal, p.makespan, times(p.ratio)] for p in runs]
-    return Table("pools", "Pools x workloads: makespan over ideal (issue 6)",
+    return Table("pools", "Pools x workloads: makespan over ideal",
                  ["pool", "concurrency", "workload", "client", "ideal s", "makespan s", "makespan/ideal"], rows)
 
 

@@ -25,8 +25,8 @@ from worker.app import create_app
 
 T = TypeVar("T")
 
-ISSUE4_QUEUE = "prefork"
-"""Issue 4 compares the clients on the prefork worker: ours and raw share it, in the same run."""
+CLIENTS_QUEUE = "prefork"
+"""The clients are compared on the prefork worker: ours and raw share it, in the same run."""
 INSPECT_SECONDS = 1.5
 """How long the workers get to answer ``inspect`` (Celery waits that long for replies)."""
 
@@ -84,11 +84,11 @@ class Rig:
     @classmethod
     def open(cls, session: Session, sizes: Sizes) -> Rig:
         """Connect both clients and find the workers; raises ConnectionError if Redis cannot be used."""
-        first = session.executor(queue=ISSUE4_QUEUE)
+        first = session.executor(queue=CLIENTS_QUEUE)
         url = redis_url_of(first)
-        raw_app = create_app(url, int(first.settings.result_ttl or 0), default_queue=ISSUE4_QUEUE)
+        raw_app = create_app(url, int(first.settings.result_ttl or 0), default_queue=CLIENTS_QUEUE)
         rig = cls(session, sizes, url, raw_app, first.redis, workers(raw_app, INSPECT_SECONDS))
-        rig._executors[ISSUE4_QUEUE] = first
+        rig._executors[CLIENTS_QUEUE] = first
         for pool in POOLS:
             rig._check_consumer(pool)
         return rig

@@ -129,7 +129,7 @@ def check(name: str, measured: float | None, goal: str, meets: Callable[[float],
 
 
 def targets(results: BenchResults) -> list[Target]:
-    """Issue 4's goals, each with the number it is judged on."""
+    """The benchmark's goals, each with the number it is judged on."""
     speed = {s.variant: s.vs_raw for s in speeds(results.throughput)}
     p50 = {lat.variant: lat.p50_vs_raw for lat in latencies(results.latency_seconds)}
     memory = memory_per_task(results.memory, CELERY_FUTURE)

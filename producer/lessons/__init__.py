@@ -1,4 +1,4 @@
-"""The lessons (issue 6), by name: each one explains, runs on the workers, and shows what happened, measured.
+"""The lessons, by name: each one explains, runs on the workers, and shows what happened, measured.
 
 Every lesson is a plain function ``(session) -> bool`` on the public Executor API, so it runs the same from
 the CLI (``producer lesson NAME``) or from Python::

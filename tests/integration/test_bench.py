@@ -65,7 +65,7 @@ def test_quick_bench_exits_0_and_shows_raw_progress_per_section(
         assert steps, f"no progress lines for {section}"
         assert steps[-1][0] == steps[-1][1], f"{section} stopped at {steps[-1]}"
     assert f"bench: wrote {2 + len(CHARTS)} files to {out}/" in done.stderr
-    assert "Targets (issue 4)" in done.stdout and "makespan/ideal" in done.stdout
+    assert "Targets" in done.stdout and "makespan/ideal" in done.stdout
 
 
 def test_results_json_holds_machine_workers_and_every_section(document: dict[str, Any]) -> None:
@@ -82,7 +82,7 @@ def test_results_json_holds_machine_workers_and_every_section(document: dict[str
                                         "client_bytes_per_pending_task", "pools_makespan_over_ideal"}
 
 
-def test_issue_4_measured_every_client_the_promised_number_of_times(document: dict[str, Any]) -> None:
+def test_the_clients_were_measured_the_promised_number_of_times(document: dict[str, Any]) -> None:
     sizes, measured = document["sizes"], document["measured"]
     runs = measured["throughput_runs"]
     assert len(runs) == 3 * sizes["throughput_rounds"]
@@ -109,7 +109,7 @@ def test_memory_is_measured_for_every_kind_of_pending_handle(document: dict[str,
     assert all(m["client_bytes"] > 0 for m in memory)
 
 
-def test_issue_6_has_every_pool_workload_and_client(document: dict[str, Any],
+def test_the_pools_have_every_workload_and_client(document: dict[str, Any],
                                                      bench_workers: dict[str, WorkerProcess]) -> None:
     pool_runs = document["measured"]["pool_runs"]
     cells = {(p["pool"], p["workload"], p["variant"]) for p in pool_runs}
@@ -123,7 +123,7 @@ def test_issue_6_has_every_pool_workload_and_client(document: dict[str, Any],
 def test_report_and_charts_are_written(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     _, out = quick_run
     report = (out / "report.md").read_text()
-    for title in ("## Machine", "## Targets (issue 4)", "## No-op throughput", "## Redis commands",
+    for title in ("## Machine", "## Targets", "## No-op throughput", "## Redis commands",
                   "## Memory per pending task", "## Pools x workloads"):
         assert title in report
     for chart in CHARTS:

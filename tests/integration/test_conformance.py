@@ -1,94 +1,22 @@
-"""CPython's own ``concurrent.futures`` tests, run as they are against ``CeleryExecutor`` on every pool.
+"""CPython's own ``concurrent.futures`` tests against ``CeleryExecutor`` on every pool of our demo worker.
 
-The file is Debian's ``libpython3.11-testsuite`` copy of ``Lib/test/test_concurrent_futures.py``, imported
-(not copied). Its ``ExecutorTest``, ``WaitTests``, ``AsCompletedTests`` and ``ExecutorShutdownTest`` are
-crossed with a mixin whose ``executor_type`` is ``CeleryExecutor``, the way its own
-``create_executor_tests`` does, and run against a real worker of each pool. The workers import the
-module's helpers (``mul``, ``capture``, ``sleep_and_raise``...) through the allowlist.
+The executor here is the standalone one (no app: plain functions by name, as CPython's tests submit them);
+``tests/integration/test_own_app.py`` runs the same crossing against a user's own app.
 """
 
 from __future__ import annotations
 
-import unittest
-from collections.abc import Callable
-from typing import Any, ClassVar
-
 import pytest
 
-from celery_futures import CeleryExecutor, ClientSettings
+from celery_futures import ClientSettings
 from celery_futures.protocol.allowlist import Allowlist
 from producer.processes import RedisServer, WorkerFactory, WorkerProcess
+from tests.conformance import ALLOWLIST_PATTERNS, CeleryMixin, crossed
 
-cpython = pytest.importorskip("test.test_concurrent_futures", reason="apt-get install libpython3.11-testsuite")
-
-ALLOWLIST = Allowlist(("builtins.pow", "builtins.divmod", "builtins.str", "builtins.id", "time.sleep",
-                       "test.test_concurrent_futures.*"))
 POOL_CONCURRENCY = {"prefork": 5, "threads": 5, "gevent": 5, "solo": None}
-CONTRACTS = {
-    "Executor": cpython.ExecutorTest,
-    "Wait": cpython.WaitTests,
-    "AsCompleted": cpython.AsCompletedTests,
-    "Shutdown": cpython.ExecutorShutdownTest,
-}
+ALLOWLIST = Allowlist(ALLOWLIST_PATTERNS)
 
-# Tests that cannot apply to any executor that runs work in another process reached by name, with reasons.
-# The three interpreter-shutdown tests have our own versions in test_executor_exit.py.
-EXCLUDED = {
-    "test_interpreter_shutdown": "starts an interpreter that imports the executor from concurrent.futures; "
-                                 "our version: tests/integration/test_executor_exit.py",
-    "test_submit_after_interpreter_shutdown": "imports the executor from concurrent.futures in a fresh "
-                                              "interpreter; our version: tests/integration/test_executor_exit.py",
-    "test_hang_gh83386": "imports the executor from concurrent.futures in a fresh interpreter; "
-                         "our version: tests/integration/test_executor_exit.py",
-    "test_no_stale_references": "submits a bound method of a local object: only importable functions can be "
-                                "called by name on a worker (submit raises TypeError)",
-    "test_cancel_futures": "asserts that some of 50 sleeps submitted a moment earlier have finished; "
-                           "ThreadPoolExecutor starts its first item inside submit(), but an exact "
-                           "cluster-wide cancel rightly cancels all 50 when no worker has started one yet. "
-                           "Our deterministic version: test_executor.py::test_shutdown_cancel_futures_*",
-    "test_free_reference": "returns instances of a local class, which JSON cannot carry back (JSON only, "
-                           "never pickle)",
-}
-# Tests that need tasks to run side by side, which the solo pool never does.
-SOLO_SEQUENTIAL: dict[str, str] = {}
-
-
-class CeleryMixin(cpython.ExecutorMixin):  # type: ignore[misc,name-defined]
-    executor_type = CeleryExecutor
-    pool = "prefork"
-    executor_kwargs: ClassVar[dict[str, Any]] = {}
-
-
-def skipped(reason: str) -> Callable[..., None]:
-    @unittest.skip(reason)
-    def test(self: unittest.TestCase) -> None:
-        """Excluded."""
-
-    return test
-
-
-def expected_failure(method: Callable[..., None]) -> Callable[..., None]:
-    return unittest.expectedFailure(method)
-
-
-def make_class(pool: str, contract_name: str, contract: type) -> type:
-    overrides: dict[str, Any] = {"pool": pool}
-    for name, reason in EXCLUDED.items():
-        if hasattr(contract, name):
-            overrides[name] = skipped(reason)
-    if pool == "solo":
-        for name in SOLO_SEQUENTIAL:
-            if hasattr(contract, name):
-                overrides[name] = expected_failure(getattr(contract, name))
-    class_name = f"Test{pool.capitalize()}{contract_name}"
-    return type(class_name, (contract, CeleryMixin, cpython.BaseTestCase), overrides)
-
-
-for _pool in POOL_CONCURRENCY:
-    for _name, _contract in CONTRACTS.items():
-        _cls = make_class(_pool, _name, _contract)
-        globals()[_cls.__name__] = _cls
-del _pool, _name, _contract, _cls
+globals().update(crossed("", POOL_CONCURRENCY))
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Any
@@ -12,15 +13,11 @@ from celery import Task
 from acme.app import app
 from acme.errors import InvalidOrderError
 
-_store: redis.Redis | None = None
 
-
+@functools.cache
 def store() -> redis.Redis:
     """acme keeps its own data (inboxes, counters) in the same Redis as its broker."""
-    global _store
-    if _store is None:
-        _store = redis.Redis.from_url(os.environ.get("ACME_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    return _store
+    return redis.Redis.from_url(os.environ.get("ACME_REDIS_URL", "redis://127.0.0.1:6379/0"), decode_responses=True)
 
 
 @app.task
@@ -38,7 +35,7 @@ def next_parcel(inbox: str, timeout: float = 30.0) -> str:
     popped = store().blpop([f"acme:inbox:{inbox}"], timeout=timeout)
     if popped is None:
         raise TimeoutError(f"no parcel arrived in inbox {inbox!r} within {timeout}s")
-    return popped[1].decode()
+    return str(popped[1])
 
 
 @app.task
