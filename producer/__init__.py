@@ -1,26 +1,7 @@
-"""A ``concurrent.futures`` Executor over Celery whose futures tell the truth."""
+"""Our lab's producer: ``python -m producer`` runs the demo, the lessons and the benchmarks on our demo
+workers through the library's ``CeleryExecutor`` (``celery_futures``), like any user's producer would.
 
-from celery_futures import CeleryExecutor, CeleryFuture
-from celery_futures.client.errors import (
-    PayloadTooLargeError,
-    RedisUnavailableError,
-    RemoteError,
-    SendError,
-    TaskInterruptedError,
-    UnknownTaskError,
-    WorkerGoneError,
-)
-from celery_futures.protocol.pools import Interrupt
-
-__all__ = [
-    "CeleryExecutor",
-    "CeleryFuture",
-    "Interrupt",
-    "PayloadTooLargeError",
-    "RedisUnavailableError",
-    "RemoteError",
-    "SendError",
-    "TaskInterruptedError",
-    "UnknownTaskError",
-    "WorkerGoneError",
-]
+``cli`` parses and dispatches; ``demo``, ``lessons/``, ``bench/`` and ``soak/`` are the scenarios;
+``terminal`` owns all output; ``session`` the run's executors; ``cluster`` asks the workers what they are;
+``processes`` starts real redis-server and worker processes for the soak and the tests.
+"""

@@ -26,7 +26,7 @@ CHROMIUM_ARGS = [
 ]
 # A few finished tasks, so the tasks page has rows; sent from inside the worker container.
 SEND_TASKS = (
-    "from worker.tasks import cpu_bound, io_sleep, noop\n"
+    "from worker.tasks.demo import cpu_bound, io_sleep, noop\n"
     "results = [noop.delay() for _ in range(3)] + [cpu_bound.delay(20000), io_sleep.delay(0.2)]\n"
     "print([r.get(timeout=30) for r in results])\n"
 )
