@@ -1,4 +1,4 @@
-"""``python -m producer``: the same CLI as the ``producer`` command."""
+"""``python -m producer``: the lab's CLI (``producer/cli.py``)."""
 
 from producer.cli import main
 

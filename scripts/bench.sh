@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the recorded benchmarks: start a local cluster (scripts/local-cluster.sh: Redis and one worker
-# per pool), run `producer bench` on it, stop the cluster, and exit with the bench's status.
+# per pool), run `python -m producer bench` on it, stop the cluster, and exit with the bench's status.
 #
 #   scripts/bench.sh [--quick] [--out DIR]
 #

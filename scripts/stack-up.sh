@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the stack: Redis, a worker, Flower, then the producer demo (the README's "run the stack" command).
+# Run the stack: Redis, a worker, Flower, then the producer demo (docs/stack.md; what scripts/main.sh runs).
 #
 #   scripts/stack-up.sh [--no-demo]
 #

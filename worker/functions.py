@@ -11,7 +11,7 @@ import time
 
 
 def sleep_tenths(n: float) -> float:
-    """The notes' ``task(n)``: sleep n/10 seconds and return n/10."""
+    """The textbook ``task(n)``: sleep n/10 seconds and return n/10."""
     time.sleep(n / 10)
     return n / 10
 

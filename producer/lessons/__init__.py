@@ -1,7 +1,7 @@
 """The lessons, by name: each one explains, runs on the workers, and shows what happened, measured.
 
 Every lesson is a plain function ``(session) -> bool`` on the public Executor API, so it runs the same from
-the CLI (``producer lesson NAME``) or from Python::
+the CLI (``python -m producer lesson NAME``) or from Python::
 
     from producer.lessons import LESSONS
     from producer.terminal import Terminal

@@ -1,4 +1,4 @@
-"""``producer lesson asyncio``: the notes' ``countdown`` coroutines, with every tick a task on the cluster.
+"""``python -m producer lesson asyncio``: the textbook ``countdown`` coroutines, with every tick a task on the cluster.
 
 A ``CeleryFuture`` is a ``concurrent.futures.Future``, so ``asyncio.wrap_future`` turns it into something a
 coroutine can await: the event loop stays free while a worker does the waiting. The lesson runs the notes'
@@ -30,7 +30,7 @@ HEARTBEAT_SECONDS = 0.005
 INTRO = """\
 # asyncio: awaiting remote futures
 
-The notes' `countdown(number, n)` prints `T-minus n`, then `await asyncio.sleep(1)`, until n reaches 0; two
+The textbook `countdown(number, n)` prints `T-minus n`, then `await asyncio.sleep(1)`, until n reaches 0; two
 of them share one event loop, so `A` (2 ticks) and `B` (3 ticks) take 3 ticks together, not 5.
 
 Here each tick can also be a **task on the cluster**: `await asyncio.wrap_future(executor.submit(...))`.
@@ -58,7 +58,7 @@ Pause = Callable[[str, int], Awaitable[Any]]
 
 
 async def countdown(number: str, n: int, pause: Pause, log: CountdownLog) -> None:
-    """The notes' coroutine, with what it awaits per tick passed in."""
+    """The textbook coroutine, with what it awaits per tick passed in."""
     while n > 0:
         log.say(number, n)
         await pause(number, n)

@@ -1,4 +1,4 @@
-"""``producer lesson cancel``: per pool, cancelling queued tasks (exact) and interrupting running ones.
+"""``python -m producer lesson cancel``: per pool, cancelling queued tasks (exact) and interrupting running ones.
 
 Queued: gate tasks hold every slot of the pool's queue, a few tasks wait behind them, ``cancel()`` is
 called on each, the gates open, and a later run of the same task counts how often the cancelled ones ran

@@ -1,6 +1,6 @@
-"""``producer lesson futures``: the notes' ``concurrent.futures`` tour, run on the cluster.
+"""``python -m producer lesson futures``: the textbook ``concurrent.futures`` tour, run on the cluster.
 
-The notes (after PyMOTW) ran ``task(n)`` on ``ThreadPoolExecutor(max_workers=2)``. The same plain function
+The classic example (after PyMOTW) runs ``task(n)`` on ``ThreadPoolExecutor(max_workers=2)``. The same plain function
 (``worker.functions.sleep_tenths``) runs here on Celery workers through ``CeleryExecutor(max_workers=2)``,
 section by section: ``map``, ``submit`` + ``result``, ``as_completed``, ``add_done_callback`` with its three
 branches, ``cancel`` of a queued and of a running task, and ``exception()``. A timeline then shows which
@@ -27,12 +27,12 @@ from worker.functions import sleep_tenths
 from worker.tasks import demo as tasks
 
 DEFAULT_QUEUE = "threads"
-"""Without ``--queue``, the threads pool: its thread names are the notes' ``ThreadPoolExecutor-0_0``."""
+"""Without ``--queue``, the threads pool: its thread names are the textbook ``ThreadPoolExecutor-0_0``."""
 
 INTRO = """\
 # concurrent.futures, over the cluster
 
-The notes ran `task(n)` (sleep n/10 s, return n/10) on a local `ThreadPoolExecutor(max_workers=2)`. Here the
+The classic example runs `task(n)` (sleep n/10 s, return n/10) on a local `ThreadPoolExecutor(max_workers=2)`. Here the
 same plain function runs on Celery workers through `CeleryExecutor(max_workers=2)`: the same contract, with
 real processes, threads or greenlets on the other side.
 
@@ -145,7 +145,7 @@ def show_as_completed(notes: Recording, terminal: Terminal, checks: Checks, numb
 
 
 class CallbackLog:
-    """The notes' ``done(fn)`` callback, remembering what it printed and on which producer thread it ran."""
+    """The textbook ``done(fn)`` callback, remembering what it printed and on which producer thread it ran."""
 
     def __init__(self) -> None:
         self.changed = threading.Condition()
@@ -178,7 +178,7 @@ class CallbackLog:
 
 def show_callbacks_and_cancel(notes: Recording, unbounded: Recording, slots: int, terminal: Terminal,
                               checks: Checks) -> None:
-    terminal.line("\n[add_done_callback + cancel] the notes' done(fn) on a value, an error and a cancel")
+    terminal.line("\n[add_done_callback + cancel] the textbook done(fn) on a value, an error and a cancel")
     log = CallbackLog()
     notes.section = "callback"
     log.attach(notes.submit(sleep_tenths, 5), 5)
@@ -186,7 +186,7 @@ def show_callbacks_and_cancel(notes: Recording, unbounded: Recording, slots: int
     cancels = cancel_pending_and_running(unbounded, slots, log, terminal, checks)
     log.wait_for(3)
     rows = [[arg, line, thread] for arg, line, thread in sorted(log.lines)]
-    terminal.table("callbacks", "Callbacks (the notes' done(fn))", ["arg", "printed", "ran on producer thread"],
+    terminal.table("callbacks", "Callbacks (the textbook done(fn))", ["arg", "printed", "ran on producer thread"],
                    rows)
     terminal.record("cancel", cancels)
     printed = [line for _, line, _ in log.lines]

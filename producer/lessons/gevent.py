@@ -1,6 +1,6 @@
-"""``producer lesson gevent``: cooperative switching, and what one greenlet that never yields costs the rest.
+"""``python -m producer lesson gevent``: cooperative switching, and what one greenlet that never yields costs the rest.
 
-Part one is the notes' ``foo``/``bar``: two tasks on the gevent worker meet (a barrier in the worker's
+Part one is the textbook ``foo``/``bar``: two tasks on the gevent worker meet (a barrier in the worker's
 memory, so they run side by side in one process), then record their lines, with ``gevent.sleep(0)``
 between them and, for contrast, without. Part two runs a few *ticker* greenlets that sleep 10 ms at a
 time and measure how late they wake, while a neighbour task in the same worker waits cooperatively,
@@ -46,7 +46,7 @@ A gevent worker runs its tasks as greenlets in **one** OS thread. One greenlet r
 the thread only when the running one *yields*: `gevent.sleep(0)`, or a blocking call that gevent has
 patched (socket, `time.sleep`), which parks the greenlet and lets the hub run whoever is ready.
 
-1. The notes' `foo` and `bar`, as two tasks on the gevent worker: with `gevent.sleep(0)` between their lines
+1. The textbook `foo` and `bar`, as two tasks on the gevent worker: with `gevent.sleep(0)` between their lines
    the lines interleave; without it, each task runs to its end before the other starts.
 2. The price of a greenlet that does not yield: a few *ticker* tasks sleep {TICK_SECONDS * 1000:.0f} ms at a
    time and measure how late they wake up, while one neighbour in the same worker waits cooperatively, blocks

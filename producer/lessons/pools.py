@@ -1,4 +1,4 @@
-"""``producer lesson pools``: the same CPU-bound and IO-bound work on prefork, threads, gevent and solo.
+"""``python -m producer lesson pools``: the same CPU-bound and IO-bound work on prefork, threads, gevent and solo.
 
 For each pool and workload: one task alone (its duration, *t*), then the whole batch (its makespan). The
 ideal is what perfect use of the pool's slots would give, ``ceil(tasks / slots) * t``; the speed-up is how

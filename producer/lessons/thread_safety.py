@@ -1,4 +1,4 @@
-"""``producer lesson thread-safety``: ``counter += 1`` from many tasks at once, and what gets lost.
+"""``python -m producer lesson thread-safety``: ``counter += 1`` from many tasks at once, and what gets lost.
 
 Every task adds 1 to a counter many times, as a read, a yield (``time.sleep(0)``: let another thread or
 greenlet run, as the GIL's switch interval or any IO would) and a write. The counter lives in the worker's
@@ -31,10 +31,10 @@ GIL's switch interval, or any IO between the read and the write). Two tasks that
 one update is lost.
 
 * **threads** share the process's memory: without a lock updates are lost; with `threading.Lock` around
-  the read-modify-write (the notes' `with lock:`) none are.
+  the read-modify-write (the textbook `with lock:`) none are.
 * **prefork** children are separate processes: nothing is shared, nothing is lost, and no process holds the
   total. Each counter only saw its own tasks.
-* **gevent** has one thread (the notes: then "no thread-safety problem") — true only while nothing yields
+* **gevent** has one thread (textbooks say: then "no thread-safety problem") — true only while nothing yields
   between the read and the write. A `gevent.sleep(0)` there loses updates just as threads do.
 * **Redis `INCR`** is one atomic command on shared state: correct from any pool, any process, any machine.
 """

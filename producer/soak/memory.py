@@ -3,7 +3,7 @@
 Baseline: after the executor has started and run a warm-up (its first sends, failures, cancels and
 interrupts import and cache what any later task reuses), before the soak submits. After: the executor shut
 down, the futures dropped, ``gc.collect()``. Two numbers each time: everything this process holds, and the
-same without what the soak's own modules (``bench/``) and its terminal (``rich``, whose caches keep every
+same without what the soak's own modules (``producer/soak/``) and its terminal (``rich``, whose caches keep every
 distinct progress line it drew) allocated, which are the harness's rather than the producer's memory; the
 check uses the second. The lines that grew most are kept, to say where any
 difference lives.

@@ -1,4 +1,4 @@
-"""``producer bench --quick`` as a user runs it, on real Redis and one real worker per pool.
+"""``python -m producer bench --quick`` as a user runs it, on real Redis and one real worker per pool.
 
 Asserts what a run must produce (exit status, progress lines, results.json, report.md, PNGs) and the
 deterministic facts behind its numbers (every task pushed once, every cell measured), never a timing:

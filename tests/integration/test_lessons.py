@@ -1,4 +1,5 @@
-"""``producer lesson NAME`` as a user runs it: real Redis, one real worker per pool, the real CLI in a subprocess.
+"""``python -m producer lesson NAME`` as a user runs it: real Redis, one real worker per pool, the real CLI in a
+subprocess.
 
 Each lesson's ``--quick`` run must exit 0, print the rows it promises (``--progress raw`` lines included),
 and, under ``--json``, report the deterministic facts it promises: results in input order, no update lost

@@ -1,4 +1,4 @@
-"""TLS to Redis, as the README tells a real deployment to use it: a ``rediss://`` URL whose query asks for
+"""TLS to Redis, as docs/security.md tells a real deployment to use it: a ``rediss://`` URL whose query asks for
 certificate verification against the deployment's CA. A real worker and a real client talk through a
 TLS-only redis-server (no plaintext port), and a client that cannot verify the server is refused."""
 

@@ -1,6 +1,6 @@
-"""Tasks only the lessons need (``producer lesson NAME``): each makes one concurrency fact observable.
+"""Tasks only the lessons need (``python -m producer lesson NAME``): each makes one concurrency fact observable.
 
-* ``yield_trace``: the notes' gevent ``foo``/``bar``; two tasks meet in one worker process, then record their
+* ``yield_trace``: the textbook gevent ``foo``/``bar``; two tasks meet in one worker process, then record their
   lines with a process-wide sequence number, yielding (``gevent.sleep(0)``) between lines or not.
 * ``ticker``: a greenlet (or thread) that sleeps in short steps and measures how late it wakes up, so a
   neighbour that blocks the gevent hub shows up as the others' latency.
@@ -54,7 +54,7 @@ def meet(name: str, parties: int, timeout: float) -> bool:
     """Wait until ``parties`` tasks of this process have arrived at barrier ``name``; False on timeout.
 
     The last to arrive opens the barrier and then yields once, so the tasks that waited run first, in the
-    order they arrived: the trace starts with the first task, like the notes' ``foo``.
+    order they arrived: the trace starts with the first task, like the textbook ``foo``.
     """
     with _barriers_lock:
         arrived, event = _barriers.get(name) or (0, threading.Event())
