@@ -32,6 +32,7 @@ _HOMES = {
     "WorkerGoneError": "celery_futures.client.errors",
     "WorkerLostError": "celery_futures.client.errors",
     "NotAllowedError": "celery_futures.protocol.errors",
+    "RedisDataLostError": "celery_futures.protocol.errors",
     "TaskInterruptedError": "celery_futures.protocol.errors",
     "LostPolicy": "celery_futures.protocol.policies",
     "Interrupt": "celery_futures.protocol.pools",
@@ -49,6 +50,7 @@ __all__ = [
     "NotAllowedError",
     "NotInstalledError",
     "PayloadTooLargeError",
+    "RedisDataLostError",
     "RedisUnavailableError",
     "RemoteError",
     "RemoteTraceback",
@@ -78,7 +80,7 @@ if TYPE_CHECKING:
     from celery_futures.client.executor import CeleryExecutor
     from celery_futures.client.future import CeleryFuture
     from celery_futures.client.settings import ClientSettings
-    from celery_futures.protocol.errors import NotAllowedError, TaskInterruptedError
+    from celery_futures.protocol.errors import NotAllowedError, RedisDataLostError, TaskInterruptedError
     from celery_futures.protocol.policies import LostPolicy
     from celery_futures.protocol.pools import Interrupt
     from celery_futures.protocol.settings import SettingsError

@@ -78,9 +78,17 @@ class RedisServer:
         self.process = spawn_redis(self.port, self.password, self.workdir, self.persistent)
         wait_until(self.answers, 15, "redis-server")
 
-    def restart(self) -> None:
-        """Stop (SIGTERM: a clean shutdown that flushes the AOF) and start again on the same port and data."""
+    def restart(self, *, wipe: bool = False) -> None:
+        """Stop (SIGTERM: a clean shutdown that flushes the AOF) and start again on the same port and data, or,
+        with ``wipe``, with its data files deleted in between: a Redis that comes back empty, as one without
+        persistence (or whose disk was replaced) does."""
         self.stop()
+        if wipe:
+            for leftover in (self.workdir / "appendonlydir", self.workdir / "dump.rdb"):
+                if leftover.is_dir():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink(missing_ok=True)
         self.launch()
 
     def url(self, db: int = 0) -> str:
@@ -161,18 +169,18 @@ class WorkerFactory:
         args = [sys.executable, "-m", "worker", "--pool", pool, "--name", name, "--queues", queue]
         if concurrency is not None:
             args += ["--concurrency", str(concurrency)]
-        return self.launch(name, pool, queue, concurrency, args, env, wait=wait)
+        return self.launch(name, pool, queue, concurrency, args, env=env, wait=wait)
 
     def start_celery(self, app: str, pool: str, concurrency: int, queue: str, env: dict[str, str] | None = None,
                      *, wait: bool = True) -> WorkerProcess:
         """Start stock Celery's own ``celery -A <app> worker``, the way an app's author runs their workers."""
-        name = f"{pool}-{uuid.uuid4().hex[:8]}@{app.split('.')[0]}"
+        name = f"{pool}-{uuid.uuid4().hex[:8]}@{app.split('.', maxsplit=1)[0]}"
         args = [sys.executable, "-m", "celery", "-A", app, "worker", "-P", pool, f"--concurrency={concurrency}",
                 f"--hostname={name}", f"--queues={queue}", "--loglevel=INFO", "--without-mingle", "--without-gossip"]
-        return self.launch(name, pool, queue, concurrency, args, env, wait=wait)
+        return self.launch(name, pool, queue, concurrency, args, env=env, wait=wait)
 
-    def launch(self, name: str, pool: str, queue: str, concurrency: int | None, args: list[str],
-               env: dict[str, str] | None, *, wait: bool) -> WorkerProcess:
+    def launch(self, name: str, pool: str, queue: str, concurrency: int | None, args: list[str], *,
+               env: dict[str, str] | None, wait: bool) -> WorkerProcess:
         """Run ``args`` as a worker process in its own session, its output in a log of its own."""
         log_path = self.logdir / f"{name}.log"
         with log_path.open("wb") as log:

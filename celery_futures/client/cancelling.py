@@ -5,6 +5,8 @@ A call still waiting in the executor is cancelled locally. A sent one is cancell
 never runs anywhere. If Redis cannot be asked, ``cancel()`` returns False and the future stays pending: a
 guess either way could contradict what happens. A running task is stopped by ``interrupt()`` as far as its
 pool allows: the cooperative flag always, plus the pool's own signal or greenlet kill where it has one.
+The claim is not decided while the client's marker is gone (Redis lost its data and, with it, the claims of
+running tasks, until their workers reclaim them): ``cancel()`` is then False and the future stays pending.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from collections.abc import Callable
 
 import redis
 
+from celery_futures.client.evidence import Evidence
 from celery_futures.client.flight import Flight
 from celery_futures.client.future import CeleryFuture
-from celery_futures.protocol.claims import claim_for_cancel, request_interrupt
+from celery_futures.protocol.claims import CancelClaim, request_interrupt
 from celery_futures.protocol.pools import POOLS, Interrupt
 
 logger = logging.getLogger(__name__)
@@ -30,20 +33,32 @@ Revoke = Callable[[str, str], None]
 
 
 class Canceller:
-    def __init__(self, flight: Flight, redis_client: redis.Redis, ttl: int, revoke: Revoke) -> None:
+    def __init__(self, flight: Flight, evidence: Evidence, redis_client: redis.Redis, ttl: int,
+                 revoke: Revoke) -> None:
         self._flight = flight
+        self._evidence = evidence
         self._redis = redis_client
         self._ttl = ttl
         self._revoke = revoke
+        self.on_reset: Callable[[], None] = lambda: None
+        """Called when a claim found the client's marker gone: the watchdog holds its judgment."""
 
     def claim_cancel(self, future: CeleryFuture) -> bool | None:
         """True: cancelled before it started (never runs); False: a worker started it; None: Redis did not say."""
         if self._flight.withdraw(future.task_id):
             return True  # never sent: nothing to ask anyone
         try:
-            outcome = claim_for_cancel(self._redis, [future.task_id], self._ttl)[0]
+            outcome = self._evidence.cancel([future.task_id])[0]
         except redis.RedisError as exc:
             logger.warning("cannot cancel %s: Redis did not answer (%s)", future.task_id, exc)
+            return None
+        return self._decided(future, outcome)
+
+    def _decided(self, future: CeleryFuture, outcome: CancelClaim) -> bool | None:
+        """What a claim's outcome means for ``cancel()``: True, False, or None (not decided: Redis lost data)."""
+        if outcome.reset:
+            logger.warning("cannot cancel %s yet: Redis lost its data and the claims with it", future.task_id)
+            self.on_reset()
             return None
         if outcome.owner is not None and future.execution is None:
             future.execution = outcome.owner.execution()
@@ -74,12 +89,12 @@ class Canceller:
             chunk = candidates[start:start + CLAIM_CHUNK]
             try:
                 ids = [f.task_id for f in chunk]
-                outcomes = claim_for_cancel(self._redis, ids, self._ttl)
+                outcomes = self._evidence.cancel(ids)
             except redis.RedisError as exc:
                 logger.warning("could not cancel %d queued task(s): %s", len(chunk), exc)
                 continue
             for future, claimed, outcome in zip(chunk, ids, outcomes, strict=True):
-                future.settle_cancel(functools.partial(self._claimed, future, claimed, outcome.won))
+                future.settle_cancel(functools.partial(self._claimed, future, claimed, outcome))
 
     def withdraw(self, futures: list[CeleryFuture]) -> None:
         """Cancel a failed map's futures: first take them all off the waiting line, so that cancelling one
@@ -92,7 +107,7 @@ class Canceller:
                 else:
                     future.cancel()
 
-    def _claimed(self, future: CeleryFuture, claimed_id: str, won: bool) -> bool | None:
+    def _claimed(self, future: CeleryFuture, claimed_id: str, outcome: CancelClaim) -> bool | None:
         """A pipelined claim's outcome, if it still concerns the future's task (run under the futures' lock);
         a future sent again meanwhile under a new id is claimed afresh."""
-        return won if future.task_id == claimed_id else self.claim_cancel(future)
+        return self._decided(future, outcome) if future.task_id == claimed_id else self.claim_cancel(future)

@@ -18,10 +18,10 @@ from collections.abc import Callable
 import redis
 
 from celery_futures.client.errors import SendError
+from celery_futures.client.evidence import Evidence
 from celery_futures.client.flight import Flight, Sendable
 from celery_futures.client.future import CeleryFuture
 from celery_futures.client.sender import TaskSender, never_delivered, redis_away
-from celery_futures.protocol.claims import claim_for_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +30,12 @@ MAX_RETRY_SECONDS = 1.0
 
 
 class Dispatcher:
-    def __init__(self, flight: Flight, sender: TaskSender, redis_client: redis.Redis, *, send_timeout: float,
-                 ttl: int, address: str) -> None:
+    def __init__(self, flight: Flight, sender: TaskSender, evidence: Evidence, *, send_timeout: float,
+                 address: str) -> None:
         self._flight = flight
         self._sender = sender
-        self._redis = redis_client
+        self._evidence = evidence
         self._send_timeout = send_timeout
-        self._ttl = ttl
         self._address = address
         self.on_uncertain: Callable[[], None] = lambda: None
         """Called when sent messages may or may not have arrived: the watchdog looks for them at its next tick."""
@@ -86,13 +85,15 @@ class Dispatcher:
     def abandon(self, futures: list[CeleryFuture], cause: BaseException) -> None:
         """Sending failed: make sure none of these can run later, then fail them with the reason."""
         try:
-            claim_for_cancel(self._redis, [f.task_id for f in futures], self._ttl)
+            decided = not any(outcome.reset for outcome in self._evidence.cancel([f.task_id for f in futures]))
+            problem = "" if decided else "Redis lost its data, claims included"
         except redis.RedisError as exc:
-            if not never_delivered(cause):
-                logger.warning("%d task(s) may or may not have reached Redis at %s (%s); settling them when it "
-                               "answers again", len(futures), self._address, exc)
-                self.on_uncertain()
-                return
+            decided, problem = never_delivered(cause), str(exc)
+        if not decided:
+            logger.warning("%d task(s) may or may not have reached Redis at %s (%s); settling them when it "
+                           "answers again", len(futures), self._address, problem)
+            self.on_uncertain()
+            return
         for future in futures:
             error = SendError(f"could not send task {future.task_id} to Redis at {self._address}: {cause}")
             error.__cause__ = cause

@@ -29,6 +29,7 @@ from celery_futures.client.calls import CallBuilder
 from celery_futures.client.cancelling import Canceller
 from celery_futures.client.connections import Connections, standalone_app
 from celery_futures.client.dispatch import Dispatcher
+from celery_futures.client.evidence import Evidence
 from celery_futures.client.flight import Flight
 from celery_futures.client.future import CeleryFuture
 from celery_futures.client.listener import ResultListener
@@ -37,10 +38,11 @@ from celery_futures.client.router import StateRouter
 from celery_futures.client.sender import TaskSender
 from celery_futures.client.settings import ClientSettings
 from celery_futures.protocol.backend import redis_backend
-from celery_futures.protocol.installation import allowlist_of, result_ttl_of
-from celery_futures.protocol.keys import task_prefix
+from celery_futures.protocol.installation import allowlist_of, is_installed, result_ttl_of
+from celery_futures.protocol.keys import client_key, task_prefix
 from celery_futures.protocol.policies import LostPolicy, parse_policy
 from celery_futures.protocol.pools import Interrupt
+from celery_futures.protocol.requirements import check_protocol_settings
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,8 @@ class CeleryExecutor(Executor):
         self.app = app or standalone_app(settings)
         self._owns_app = app is None
         redis_backend(self.app)  # a clear error now, not at the first message
+        if app is not None and is_installed(app):
+            check_protocol_settings(app)  # a setting against the protocol is refused here, by name
         if app is not None:
             # Its task modules (``imports``, ``include``), as a worker loads them, before anything reads the
             # registry: Celery adds its shared tasks to an app only when the app is finalized.
@@ -110,22 +114,28 @@ class CeleryExecutor(Executor):
     def _wire(self, lost_policy: LostPolicy | str | None, tasks: Mapping[str, LostPolicy | str]) -> None:
         """Build the parts; none of those the listener thread holds may hold this executor (see StateRouter)."""
         settings, ttl, redis_client = self.settings, int(self.settings.result_ttl or 0), self._connections.redis
+        backend: Any = self.app.backend
+        self._evidence = Evidence(redis_client, self._connections.broker_redis, marker=client_key(self.executor_id),
+                                  ttl=ttl, meta_key=lambda task_id: backend.get_key_for_task(task_id).decode(),
+                                  decode=backend.decode)
         known = {name: parse_policy(policy, f"task {name!r} in tasks") for name, policy in tasks.items()}
         override = None if lost_policy is None else parse_policy(lost_policy, "the executor")
         self._calls = CallBuilder(None if self._owns_app else self.app, settings.allowlist or allowlist_of(self.app),
                                   settings.max_payload_bytes, known)
         self._flight = Flight(self.max_workers)
         self._sender = TaskSender(self.app, self._connections.broker, settings.queue, ttl)
-        self._dispatcher = Dispatcher(self._flight, self._sender, redis_client,
-                                      send_timeout=settings.send_timeout_seconds, ttl=ttl,
-                                      address=self._connections.address)
-        self._canceller = Canceller(self._flight, redis_client, ttl, functools.partial(_revoke, self.app))
+        self._dispatcher = Dispatcher(self._flight, self._sender, self._evidence,
+                                      send_timeout=settings.send_timeout_seconds, address=self._connections.address)
+        self._canceller = Canceller(self._flight, self._evidence, redis_client, ttl,
+                                    functools.partial(_revoke, self.app))
         self._batch = MapBatch(self._flight, self._dispatcher.dispatch, self._canceller.withdraw)
         self._lost = LostHandler(self._flight, self._dispatcher, self.lock,
                                  functools.partial(_new_task_id, self.task_prefix), override)
-        self._router = StateRouter(self._flight, redis_client, self._connections.broker_redis, self.app.backend,
-                                   outage_limit=settings.outage_limit_seconds, on_lost=self._lost.on_lost, ttl=ttl)
+        self._router = StateRouter(self._flight, self._evidence, outage_limit=settings.outage_limit_seconds,
+                                   on_lost=self._lost.on_lost)
         self._dispatcher.on_uncertain = self._router.request_audit
+        self._canceller.on_reset = self._router.suspect_reset
+        self._evidence.restore_marker()
 
     def _start_listener(self) -> ResultListener:
         backend: Any = self.app.backend

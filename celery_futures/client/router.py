@@ -19,26 +19,25 @@ from typing import Any
 from celery import states
 
 from celery_futures.client.errors import RedisUnavailableError, TaskInterruptedError, WorkerLostError, rebuild_exception
+from celery_futures.client.evidence import Evidence
 from celery_futures.client.flight import Flight
 from celery_futures.client.future import CeleryFuture
-from celery_futures.client.watchdog import Lost, Watchdog, mget_in_chunks, owner_of
+from celery_futures.client.watchdog import Lost, Watchdog, owner_of
 from celery_futures.protocol.keys import STATE_PROGRESS
 
 logger = logging.getLogger(__name__)
 
 
 class StateRouter:
-    def __init__(self, flight: Flight, redis_client: Any, broker_client: Any, backend: Any, *, outage_limit: float,
-                 on_lost: Callable[[Lost], None], ttl: int) -> None:
+    def __init__(self, flight: Flight, evidence: Evidence, *, outage_limit: float,
+                 on_lost: Callable[[Lost], None]) -> None:
         """Nothing here may hold the executor itself: this router lives on the listener thread, and an executor
         dropped without ``shutdown()`` must be collectable once nothing of it is outstanding."""
         self._flight = flight
         self._outage_limit = outage_limit
-        self._redis = redis_client
-        self._backend = backend
+        self._evidence = evidence
         self._on_lost = on_lost
-        self._watchdog = Watchdog(redis_client, broker_client, ttl=ttl, stored_meta=self._stored_meta,
-                                  apply_meta=self.on_state, on_lost=on_lost)
+        self._watchdog = Watchdog(evidence, apply_meta=self._apply_guarded, on_lost=on_lost)
         self._handlers: dict[str, Callable[[CeleryFuture, dict[str, Any]], None]] = {
             states.STARTED: self._started,
             STATE_PROGRESS: self._progress,
@@ -60,12 +59,17 @@ class StateRouter:
         """At the next tick, look for sent messages that are nowhere (``celery_futures/client/watchdog.py``)."""
         self._watchdog.audit_requested = True
 
+    def suspect_reset(self) -> None:
+        """A cancel found the client's marker gone: Redis lost its data; judge nothing until the grace ends."""
+        self._watchdog.suspect(reset=True)
+
     def on_resubscribed(self) -> None:
-        """Apply the stored state of every sent task: what was published while we were away; and, since a
-        Redis restart can swallow a message a worker was fetching, look for messages that are nowhere."""
-        self.request_audit()
+        """Apply the stored state of every sent task (what was published while we were away), then judge
+        nothing for a grace period: Redis may have restarted, and its workers must beat again first. At its
+        end the watchdog looks for messages that are nowhere, which a restart can swallow."""
+        self._watchdog.suspect(reset=False)
         futures = self._flight.sent()
-        for future, meta in zip(futures, self._stored_meta(futures), strict=True):
+        for future, meta in zip(futures, self._evidence.stored(futures), strict=True):
             if meta is not None:
                 self._apply_guarded(future.task_id, meta)
 
@@ -86,20 +90,6 @@ class StateRouter:
             self._flight.fail_all(RedisUnavailableError(
                 f"Redis has been unreachable for {seconds:.0f}s (limit {self._outage_limit:.0f}s); "
                 "the task's outcome is unknown"))
-
-    def _stored_meta(self, futures: list[CeleryFuture]) -> list[dict[str, Any] | None]:
-        raw = mget_in_chunks(self._redis, [self._backend.get_key_for_task(f.task_id) for f in futures])
-        return [self._decode_or_none(value) for value in raw]
-
-    def _decode_or_none(self, value: bytes | None) -> dict[str, Any] | None:
-        if not value:
-            return None
-        try:
-            meta = self._backend.decode(value)
-        except Exception:
-            logger.exception("unreadable stored state: %r", value[:200])
-            return None
-        return meta if isinstance(meta, dict) else None
 
     @staticmethod
     def _started(future: CeleryFuture, meta: dict[str, Any]) -> None:

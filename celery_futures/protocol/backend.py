@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from celery.backends.redis import RedisBackend
 
+from celery_futures.protocol.settings import SettingsError
+
 if TYPE_CHECKING:
     from redis import Redis
 
 
-class NotRedisError(TypeError):
+class NotRedisError(SettingsError):
     """The protocol needs Redis as the result backend (and broker); the message names what the app has."""
 
 

@@ -13,3 +13,9 @@ class TaskInterruptedError(Exception):
 
 class NotAllowedError(PermissionError):
     """The generic runner refused a function that the app's allowlist does not admit."""
+
+
+class RedisDataLostError(ConnectionError):
+    """Redis lost its data (restarted without persistence, or flushed) while the task was queued or held:
+    its message or its claim is gone, so it was not run, and it will not be; its outcome is this error, never
+    a lost worker. Raised by a worker that finds the claim gone, and by a client that finds the message gone."""

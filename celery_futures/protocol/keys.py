@@ -16,6 +16,10 @@ INTERRUPT_PREFIX: Final = "cfx:interrupt:"
 """``cfx:interrupt:<task id>``: set by a producer to ask a running task to stop (the cooperative flag)."""
 ALIVE_PREFIX: Final = "cfx:alive:"
 """``cfx:alive:<node name>``: a worker's heartbeat, refreshed by a real thread, expiring when it dies."""
+CLIENT_PREFIX: Final = "cfx:client:"
+"""``cfx:client:<executor id>``: a client's marker, written when it starts. Redis losing its data (a restart
+without persistence, a flush) takes it too, and the cancel script refuses to decide without it: a missing
+marker means the claims it would decide on may be gone."""
 
 # -- claim values (``cfx:claim:<id>``) ------------------------------------------------------------------------
 CLAIM_CANCELLED: Final = "cancelled"
@@ -23,6 +27,9 @@ CLAIM_STARTED: Final = "started"
 CLAIM_HELD: Final = "held"
 """A worker received the task and may start it; a cancel still wins over this, and the producer takes it back
 if that worker dies first (``celery_futures/client/watchdog.py``)."""
+CLAIM_RECLAIMED: Final = "reclaimed"
+"""Written by a worker that noticed Redis lost its data, for each task it had accepted before: the task runs
+there (a cancel loses to it, as to ``started``), or, if it had not reached its start claim, never will."""
 
 # -- heartbeats: the worker beats this often, the client judges by the TTL ----------------------------------
 BEAT_SECONDS: Final = 2.0
@@ -52,6 +59,10 @@ def interrupt_key(task_id: str) -> str:
 
 def alive_key(node: str) -> str:
     return f"{ALIVE_PREFIX}{node}"
+
+
+def client_key(executor_id: str) -> str:
+    return f"{CLIENT_PREFIX}{executor_id}"
 
 
 def task_prefix(executor_id: str) -> str:

@@ -7,7 +7,8 @@ pool forks (Celery builds every step before it starts any), which is the one mom
 for the claim and have prefork children inherit it. In order:
 
 1. check the app's settings against the protocol (a bad one stops the worker with the reason);
-2. start a new boot: a fresh boot id and the pool's name, in the environment children inherit;
+2. start a new boot: a fresh boot id, the pool's name and the main process id, in the environment children
+   inherit (prefork children die with that process: ``celery_futures/worker/children.py``);
 3. wrap every task class with the claim (``celery_futures/worker/claiming.py``);
 4. on a green pool, make the control loop reconnect (``celery_futures/worker/green_pidbox.py``);
 5. once the worker is ready (``worker_ready``), the heartbeat and the sweep of stranded messages, each on a
@@ -20,18 +21,22 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from typing import Any
 
 from celery import bootsteps
 from celery.signals import worker_ready
 
 from celery_futures.protocol.backend import new_backend_redis
+from celery_futures.protocol.claims import Owner
 from celery_futures.protocol.pools import pool_of_class
+from celery_futures.protocol.requirements import check_protocol_settings
 from celery_futures.worker import green_pidbox
+from celery_futures.worker.children import PARENT_PID
 from celery_futures.worker.claiming import claim_tasks
-from celery_futures.worker.config import check_protocol_settings
 from celery_futures.worker.heartbeat import Heartbeat
 from celery_futures.worker.identity import UNKNOWN_POOL, new_boot
+from celery_futures.worker.reclaim import Reclaimer
 from celery_futures.worker.redelivery import Sweeper
 
 logger = logging.getLogger(__name__)
@@ -50,18 +55,21 @@ class ProtocolStep(bootsteps.StartStopStep):
         app = worker.app
         check_protocol_settings(app)
         spec = pool_of_class(worker.pool_cls)
-        self.boot = new_boot(spec.name if spec else UNKNOWN_POOL)
+        pool_name = spec.name if spec else UNKNOWN_POOL
+        self.boot = new_boot(pool_name)
+        os.environ[PARENT_PID] = str(os.getpid())
         wrapped = claim_tasks(app)
         if getattr(worker.pool_cls, "is_green", False):
             green_pidbox.install()
         new_client = functools.partial(new_backend_redis, app, socket_timeout=HEARTBEAT_SOCKET_SECONDS,
                                        socket_connect_timeout=HEARTBEAT_SOCKET_SECONDS)
-        self.heartbeat = Heartbeat(new_client, worker.hostname, self.boot)
+        owner = Owner(pool_name, worker.hostname, self.boot)
+        self.heartbeat = Heartbeat(new_client, worker.hostname, self.boot, on_reset=Reclaimer(app, owner))
         self.sweeper = Sweeper(app)
         self._worker = worker
         worker_ready.connect(self._on_ready, weak=False)
         logger.info("celery_futures: %d task(s) claimed before they run, pool %s, boot %s",
-                    wrapped, spec.name if spec else UNKNOWN_POOL, self.boot)
+                    wrapped, pool_name, self.boot)
 
     def _on_ready(self, sender: Any = None, **_: Any) -> None:
         if getattr(sender, "controller", None) is self._worker:

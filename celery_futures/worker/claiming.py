@@ -27,6 +27,7 @@ from redis.retry import Retry
 
 from celery_futures.protocol.backend import backend_redis
 from celery_futures.protocol.claims import Owner, StartClaim, StartedState, claim_for_start, hold_on_receipt
+from celery_futures.protocol.errors import RedisDataLostError
 from celery_futures.protocol.installation import result_ttl_of
 from celery_futures.worker.identity import boot_id, current_pool_name, execution_context
 
@@ -73,7 +74,12 @@ def claim_task_class(cls: type[Task]) -> None:  # type: ignore[type-arg]
 
 
 def claim_or_skip(task: Task, task_id: str) -> None:  # type: ignore[type-arg]
-    """Win the claim (and announce STARTED), or raise ``Ignore``: cancelled first, or started before."""
+    """Win the claim (and announce STARTED), or do not run: ``Ignore`` when it was cancelled first or started
+    before, ``RedisDataLostError`` (the task's outcome) when its claim was lost with Redis's data.
+
+    An eager call (``task.apply()``) runs here and now, with no message to claim: it is not claimed."""
+    if task.request.is_eager:
+        return
     owner = Owner(current_pool_name(), task.request.hostname or "unknown", boot_id() or "")
     started = started_state(task, task_id)
     failed: list[BaseException] = []
@@ -89,6 +95,11 @@ def claim_or_skip(task: Task, task_id: str) -> None:  # type: ignore[type-arg]
     )
     if claim is StartClaim.CANCELLED:
         skip_cancelled(task, task_id)
+    if claim is StartClaim.MISSING:
+        raise RedisDataLostError(
+            f"task {task_id} was not run: its claim in Redis is gone, lost with Redis's data (a restart without "
+            f"persistence, or a flush) after worker {owner.node} took it, so whether it was cancelled meanwhile "
+            "cannot be known")
     if claim is StartClaim.ALREADY_STARTED:
         logger.warning("task %s[%s] started before; not running it twice", task.name, task_id)
         raise Ignore()
@@ -123,5 +134,5 @@ def _hold_on_receipt(request: Any = None, **_: Any) -> None:
     try:
         hold_on_receipt(backend_redis(task.app), request.id, owner, result_ttl_of(task.app))
     except RedisError as exc:
-        logger.warning("task %s: could not mark it held (%s); it runs, but is not recoverable if this worker dies",
-                       request.id, exc)
+        logger.warning("task %s: could not mark it held (%s); without the mark it will not run, and its outcome "
+                       "will be a RedisDataLostError", request.id, exc)

@@ -5,6 +5,11 @@ a pulled plug) its running tasks stay STARTED for ever. So each worker refreshes
 (``celery_futures/worker/threads.py``), which keeps beating while a task hogs the CPU, a solo worker runs a
 task inline, or gevent's loop is blocked. The client compares the key with the boot id in a task's claim:
 missing or different means the worker that ran the task is gone, and its policy decides the future.
+
+Each beat also reads back what the key held (``SET ... GET``). Missing after an earlier beat means Redis lost
+its data (a restart without persistence, a flush), or this worker could not beat for the key's whole
+lifetime: either way the claims of what it runs may be gone, so it says at once that it is alive and
+reclaims what its pool has accepted (``on_reset``), before any client decides a cancel again.
 """
 
 from __future__ import annotations
@@ -31,17 +36,30 @@ class Heartbeat:
     has sockets and locks of the main thread's hub, and a native thread cannot wait on those.
     """
 
-    def __init__(self, new_client: Callable[[], Redis], node: str, boot: str) -> None:
+    def __init__(self, new_client: Callable[[], Redis], node: str, boot: str,
+                 on_reset: Callable[[], object] = lambda: None) -> None:
         self._new_client = new_client
         self._client: Redis | None = None
         self._node = node
         self._boot = boot
+        self._on_reset = on_reset
+        self._beaten = False
+        self.resets = 0
+        """How many times this boot found its key gone (Redis lost its data, or it could not beat for a TTL)."""
         self._repeater = Repeater(self.beat, BEAT_SECONDS, self._failed)
 
     def beat(self) -> None:
+        """Refresh the key; if it had vanished since the last beat, reclaim what this worker runs."""
         if self._client is None:
             self._client = self._new_client()
-        self._client.set(alive_key(self._node), self._boot, ex=ALIVE_TTL_SECONDS)
+        previous = self._client.set(alive_key(self._node), self._boot, ex=ALIVE_TTL_SECONDS, get=True)
+        held = previous.decode() if isinstance(previous, bytes) else previous
+        if self._beaten and held != self._boot:
+            self.resets += 1
+            logger.warning("heartbeat for %s: its key was gone (Redis lost its data, or no beat for %ds); "
+                           "reclaiming the tasks this worker has", self._node, ALIVE_TTL_SECONDS)
+            self._on_reset()
+        self._beaten = True
 
     def start(self) -> None:
         self._repeater.start()

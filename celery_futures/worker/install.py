@@ -14,6 +14,7 @@ from typing import Any
 from celery import Celery
 
 from celery_futures.protocol.installation import is_installed, mark_installed
+from celery_futures.worker import children  # noqa: F401  (connects the prefork children's hook)
 from celery_futures.worker.bootstep import ProtocolStep
 from celery_futures.worker.config import apply_protocol_settings
 from celery_futures.worker.runner import register_runner

@@ -24,7 +24,7 @@ from producer.bench.memory import VARIANTS as MEMORY_VARIANTS
 from producer.bench.memory import memory_or_problem
 from producer.bench.pools import measure_pools, workloads
 from producer.bench.report import show, write
-from producer.bench.rig import FULL, CLIENTS_QUEUE, QUICK, Rig
+from producer.bench.rig import CLIENTS_QUEUE, FULL, QUICK, Rig
 from producer.bench.summary import BenchResults
 from producer.session import Session
 

@@ -20,6 +20,8 @@ from producer.soak.redis_state import RedisFigures
 LOST_WORKER = frozenset({"WorkerLostError", "WorkerGoneError"})
 """What a future says when the worker running its task died (WorkerGoneError subclasses WorkerLostError)."""
 SEND_ERROR = "SendError"
+DATA_LOST = "RedisDataLostError"
+"""What a future says when Redis lost its data while its task was queued or held: it did not run."""
 EXPECTED: dict[Kind, frozenset[str]] = {
     Kind.OK: frozenset({RESULT}),
     Kind.SLOW: frozenset({RESULT}),
@@ -30,7 +32,9 @@ EXPECTED: dict[Kind, frozenset[str]] = {
 }
 """What each kind may end with when no fault touched it. While Redis restarts, any of them may end with
 ``SendError`` (its send was refused) or a ``redis.*`` error (the task's own Redis call, its ledger write or
-its interrupt check, failed, and the task said so); a lost worker may end only the tasks it held."""
+its interrupt check, failed, and the task said so); once Redis has lost its data, any of them may end with
+``RedisDataLostError`` (its message or claim went with the data: it did not run, which the ledger checks);
+a lost worker may end only the tasks it held."""
 REDIS_ERROR = "redis."
 EXAMPLES = 5
 
@@ -56,8 +60,10 @@ def by_restart(outcome: str) -> bool:
     return outcome == SEND_ERROR or outcome.startswith(REDIS_ERROR)
 
 
-def allowed(record: Record, restarted: bool) -> bool:
+def allowed(record: Record, restarted: bool, wiped: bool = False) -> bool:
     if record.outcome in EXPECTED[record.kind] or (restarted and by_restart(record.outcome)):
+        return True
+    if wiped and record.outcome == DATA_LOST:
         return True
     return record.affected and record.outcome in LOST_WORKER
 
@@ -68,14 +74,14 @@ def describe(record: Record, runs: int | None = None) -> str:
     return f"{record.token} ({record.kind.value}, {record.policy.value}: {record.outcome}{counted}{reason})"
 
 
-def outcome_checks(records: list[Record], restarted: bool) -> list[Check]:
+def outcome_checks(records: list[Record], *, restarted: bool, wiped: bool = False) -> list[Check]:
     pending = [r for r in records if r.outcome == PENDING]
     ended = [r for r in records if r.outcome not in (PENDING, NOT_SUBMITTED)]
     return [
         check("every planned task was submitted", [describe(r) for r in records if r.outcome == NOT_SUBMITTED]),
         check("every future reached a terminal state (lost = 0)", [describe(r) for r in pending]),
         check("every outcome is one its kind or a fault it met explains",
-              [describe(r) for r in ended if not allowed(r, restarted)]),
+              [describe(r) for r in ended if not allowed(r, restarted, wiped)]),
     ]
 
 
@@ -89,6 +95,8 @@ def ledger_checks(records: list[Record], ledger: dict[str, int]) -> list[Check]:
               [describe(r, runs[r.token]) for r in records if r.outcome == CANCELLED and runs[r.token]]),
         check("a task that could not be sent left no side effect",
               [describe(r, runs[r.token]) for r in records if r.outcome == SEND_ERROR and runs[r.token]]),
+        check("a task whose future says Redis lost it did not run",
+              [describe(r, runs[r.token]) for r in records if r.outcome == DATA_LOST and runs[r.token]]),
         check("no task ran more often than its policy allows (once: 1, rerun: 2)", over),
         check("every success ran and returned its own token",
               [describe(r, runs[r.token]) for r in successes if not (runs[r.token] >= 1 and r.returned_token)]),
@@ -146,21 +154,28 @@ def redis_checks(found: RedisFigures, never_ended: int = 0) -> list[Check]:
     ]
 
 
-def fault_checks(kill: KillFigures | None, restart: RestartRecord | None, submitted: int,
-                 problems: list[str]) -> list[Check]:
-    """The faults were real: the killed worker was running tasks, and Redis went away mid-run."""
+def fault_checks(kill: KillFigures | None, restart: RestartRecord | None, wipe: RestartRecord | None,
+                 submitted: int, problems: list[str]) -> list[Check]:
+    """The faults were real: the killed worker was running tasks, Redis went away mid-run, and later came
+    back empty."""
     if kill is None:
         missed_kill = ["no worker was killed"]
     else:
         missed_kill = [] if kill.running else [f"{kill.worker} was running nothing"]
-    if restart is None or restart.seconds_down is None:
-        missed_restart = ["Redis was not restarted"]
-    else:
-        missed_restart = [] if 0 < restart.submitted_before < submitted else [
-            f"{restart.submitted_before} of {submitted} submitted before the restart"]
     return [
         check("the kill hit a worker while it ran tasks", missed_kill, str(kill.running if kill else 0)),
-        check("Redis restarted with tasks submitted before and after", missed_restart,
+        check("Redis restarted with tasks submitted before and after", missed(restart, submitted, "restarted"),
               "-" if restart is None else f"at {restart.submitted_before} of {submitted}"),
-        check("the run went as planned (both faults injected, nothing stopped it early)", problems),
+        check("Redis lost its data with tasks submitted before and after", missed(wipe, submitted, "lost its data"),
+              "-" if wipe is None else f"at {wipe.submitted_before} of {submitted}"),
+        check("the run went as planned (every fault injected, nothing stopped it early)", problems),
     ]
+
+
+def missed(restart: RestartRecord | None, submitted: int, what: str) -> list[str]:
+    """Why a Redis fault does not count (it did not happen, or not with tasks on both sides of it)."""
+    if restart is None or restart.seconds_down is None:
+        return [f"Redis never {what}"]
+    if 0 < restart.submitted_before < submitted:
+        return []
+    return [f"{restart.submitted_before} of {submitted} submitted before it"]

@@ -86,8 +86,9 @@ def concurrency_for(pools: list[str], given: dict[str, int]) -> dict[str, int | 
 def main(*, tasks: int, seed: int, pools: list[str], concurrency: dict[str, int], kill_pool: str | None,
          slow_seconds: float, window: int, deadline: float, stall: float, memory_slack_kib: int, out: Path | None,
          workdir: Path, progress: ProgressMode, json_output: bool) -> None:
-    """A soak run: mixed tasks on two worker pools, one worker killed and Redis restarted mid-run, judged by
-    the side-effect ledger the tasks write. Prints the figures and writes soak.json and soak.md."""
+    """A soak run: mixed tasks on two worker pools, one worker killed, Redis restarted, then restarted empty
+    mid-run, judged by the side-effect ledger the tasks write (kept in a Redis of its own). Prints the figures
+    and writes soak.json and soak.md."""
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     kill_pool = kill_pool or ("gevent" if "gevent" in pools else pools[1])
     if kill_pool not in pools:

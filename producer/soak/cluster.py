@@ -1,8 +1,11 @@
-"""The soak's own cluster: a persistent redis-server and one worker per pool, all consuming one queue.
+"""The soak's own cluster: a persistent redis-server and one worker per pool, all consuming one queue, and
+a second redis-server of the harness's own for the side-effect ledger.
 
 Built from ``producer/processes.py`` (the integration tests' real processes too), unchanged: the soak kills a
-worker (SIGKILL of its process group, as a crash), starts a replacement, and restarts Redis (SIGTERM, then
-the same port and append-only file), and every one of those is a real process doing it.
+worker (SIGKILL of its process group, as a crash), starts a replacement, restarts Redis (SIGTERM, then the
+same port and append-only file), and later restarts it with its data files deleted (it comes back empty),
+and every one of those is a real process doing it. The ledger's Redis is never touched by a fault: the
+evidence of what ran must outlive a Redis that loses its data.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from celery import Celery
 
 from producer.processes import RedisServer, WorkerFactory, WorkerProcess, client_app
+from worker.constants import ENV_LEDGER_REDIS_URL
 
 QUEUE = "soak"
 INSPECT_SECONDS = 1.0
@@ -26,6 +30,8 @@ INSPECT_SECONDS = 1.0
 @dataclass
 class Cluster:
     redis: RedisServer
+    ledger: RedisServer
+    """The harness's own Redis for the ledger and gates, outside every fault (``LEDGER_REDIS_URL``)."""
     factory: WorkerFactory
     app: Celery
     concurrency: dict[str, int | None]
@@ -37,11 +43,13 @@ class Cluster:
     def start(cls, workdir: Path, concurrency: Mapping[str, int | None]) -> Cluster:
         """A fresh ``workdir`` (emptied first), Redis with an append-only file, and the workers side by side."""
         shutil.rmtree(workdir, ignore_errors=True)
-        (workdir / "redis").mkdir(parents=True)
-        (workdir / "logs").mkdir()
+        for folder in ("redis", "ledger", "logs"):
+            (workdir / folder).mkdir(parents=True)
         redis_server = RedisServer.start(workdir / "redis", persistent=True)
+        ledger = RedisServer.start(workdir / "ledger")
         app = client_app(redis_server)
-        cluster = cls(redis_server, WorkerFactory(redis_server, workdir / "logs", app), app, dict(concurrency))
+        cluster = cls(redis_server, ledger, WorkerFactory(redis_server, workdir / "logs", app), app,
+                      dict(concurrency))
         try:
             with ThreadPoolExecutor(len(concurrency)) as starter:
                 started = list(starter.map(cluster._start_worker, concurrency))
@@ -52,7 +60,8 @@ class Cluster:
         return cluster
 
     def _start_worker(self, pool: str) -> WorkerProcess:
-        return self.factory.start(pool, self.concurrency[pool], queue=QUEUE)
+        return self.factory.start(pool, self.concurrency[pool], queue=QUEUE,
+                                  env={ENV_LEDGER_REDIS_URL: self.ledger.url()})
 
     def holding(self, pool: str) -> set[str]:
         """Ids of the tasks the pool's worker holds: received (``inspect reserved``) or handed to its pool
@@ -74,10 +83,11 @@ class Cluster:
         self.workers[pool] = self._start_worker(pool)
         return self.workers[pool]
 
-    def restart_redis(self) -> float:
-        """Stop Redis cleanly and start it again on the same port and data; returns the seconds it was away."""
+    def restart_redis(self, *, wipe: bool = False) -> float:
+        """Stop Redis cleanly and start it again on the same port and data (``wipe``: with no data at all);
+        returns the seconds it was away."""
         began = time.monotonic()
-        self.redis.restart()
+        self.redis.restart(wipe=wipe)
         return time.monotonic() - began
 
     def stop(self) -> None:
@@ -85,3 +95,4 @@ class Cluster:
         self.factory.stop_all()
         self.app.close()
         self.redis.stop()
+        self.ledger.stop()

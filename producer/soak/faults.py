@@ -5,6 +5,8 @@
    group, note which futures were running there, and start a replacement of the same pool.
 2. At two thirds: restart Redis (the driver holds its next submission until the restart has begun, so
    tasks are submitted before, during and after it).
+3. At five sixths: restart Redis with its data deleted, so it comes back empty: queued messages, claims,
+   heartbeats and results stored so far are gone (what a Redis without persistence does on a restart).
 
 Whatever goes wrong here is recorded as a problem; the driver is never left waiting for a fault.
 """
@@ -60,9 +62,11 @@ class Faults:
     kill_pool: str
     kill_index: int
     restart_index: int
+    wipe_index: int
     deadline: float
     kill: KillRecord | None = None
     restart: RestartRecord | None = None
+    wipe: RestartRecord | None = None
     problems: list[str] = field(default_factory=list)
     restart_begun: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -82,6 +86,7 @@ class Faults:
         try:
             self._kill_one_worker()
             self._restart_redis()
+            self._wipe_redis()
         except Exception as exc:
             self.problems.append(f"fault injection: {type(exc).__name__}: {exc}")
         finally:
@@ -141,6 +146,12 @@ class Faults:
         self.restart = RestartRecord(time.monotonic(), self.flight.submitted)
         self.restart_begun.set()
         self.restart.seconds_down = self.cluster.restart_redis()
+
+    def _wipe_redis(self) -> None:
+        self._wait_for(lambda: self.flight.submitted >= self.wipe_index,
+                       f"{self.wipe_index} submissions before Redis loses its data")
+        self.wipe = RestartRecord(time.monotonic(), self.flight.submitted)
+        self.wipe.seconds_down = self.cluster.restart_redis(wipe=True)
 
 
 @dataclass(frozen=True)

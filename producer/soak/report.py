@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from producer.soak.checks import by_restart, duplicates, outcomes_by_kind
+from producer.soak.checks import DATA_LOST, by_restart, duplicates, outcomes_by_kind
 from producer.soak.flight import NOT_SUBMITTED, PENDING
 from producer.soak.run import SoakRun
 from producer.terminal import Terminal, format_cell
@@ -27,8 +27,8 @@ def lost(run: SoakRun) -> int:
 
 
 def headline(run: SoakRun) -> dict[str, Any]:
-    """The figures the README quotes, by name."""
-    kill, restart, driven = run.driven.kill, run.driven.restart, run.driven
+    """The figures docs/reliability.md quotes, by name."""
+    kill, restart, wipe, driven = run.driven.kill, run.driven.restart, run.driven.wipe, run.driven
     return {
         "tasks": len(driven.records),
         "submitted": driven.submitted,
@@ -39,6 +39,8 @@ def headline(run: SoakRun) -> dict[str, Any]:
                f"{seconds(kill.replacement_seconds)}"] if kill else []),
             *([f"Redis restart after {restart.submitted_before} submissions, away "
                f"{seconds(restart.seconds_down)}"] if restart else []),
+            *([f"Redis restart with its data deleted after {wipe.submitted_before} submissions, away "
+               f"{seconds(wipe.seconds_down)}"] if wipe else []),
         ],
         "lost": lost(run),
         "duplicates": duplicates(driven.records, run.ledger),
@@ -49,6 +51,7 @@ def headline(run: SoakRun) -> dict[str, Any]:
         else round(kill.stranded_seconds, 1),
         "outcomes": dict(Counter(r.outcome for r in driven.records).most_common()),
         "ended_by_the_redis_restart": sum(1 for r in driven.records if by_restart(r.outcome)),
+        "ended_by_the_data_loss": sum(1 for r in driven.records if r.outcome == DATA_LOST),
         "cancels": driven.cancels,
         "interrupts": driven.interrupts,
         "producer_memory_bytes": {"baseline": run.memory.baseline.producer_bytes,
@@ -70,7 +73,7 @@ def command(run: SoakRun) -> str:
 
 def document(run: SoakRun) -> dict[str, Any]:
     config = {**asdict(run.config), "workdir": str(run.config.workdir), "kill_at": run.config.kill_at,
-              "restart_at": run.config.restart_at}
+              "restart_at": run.config.restart_at, "wipe_at": run.config.wipe_at}
     memory = run.memory
     return {
         "ok": run.ok,
@@ -85,6 +88,7 @@ def document(run: SoakRun) -> dict[str, Any]:
         "outcomes_by_kind": outcomes_by_kind(run.driven.records),
         "kill": None if run.driven.kill is None else asdict(run.driven.kill),
         "restart": None if run.driven.restart is None else asdict(run.driven.restart),
+        "wipe": None if run.driven.wipe is None else asdict(run.driven.wipe),
         "memory": {"baseline_total_bytes": memory.baseline.total_bytes,
                    "baseline_producer_bytes": memory.baseline.producer_bytes,
                    "after_total_bytes": memory.after.total_bytes,

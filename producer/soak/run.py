@@ -75,6 +75,10 @@ class SoakConfig:
     def restart_at(self) -> int:
         return 2 * self.tasks // 3
 
+    @property
+    def wipe_at(self) -> int:
+        return 5 * self.tasks // 6
+
 
 @dataclass
 class Driven:
@@ -84,6 +88,7 @@ class Driven:
     stuck: list[dict[str, Any]]
     kill: KillFigures | None
     restart: RestartRecord | None
+    wipe: RestartRecord | None
     cancels: dict[str, int]
     interrupts: dict[str, int]
     submitted: int
@@ -152,6 +157,7 @@ class Soak:
         with self.cluster.redis.client() as probe:
             found = inspect_redis(probe, executor_id=driven.executor_id, result_prefix=driven.result_prefix,
                                   queue=QUEUE, numpat_baseline=numpat_baseline)
+        with self.cluster.ledger.client() as probe:
             ledger = {text(k): int(v) for k, v in probe.hgetall(ledger_key(self.run_id)).items()}
         machine["load_average_at_end"] = load_average()
         checks = self.verdict(driven, memory, found, ledger)
@@ -161,8 +167,9 @@ class Soak:
     def verdict(self, driven: Driven, memory: MemoryFigures, found: RedisFigures,
                 ledger: dict[str, int]) -> list[Check]:
         records = driven.records
-        return [*outcome_checks(records, driven.restart is not None), *ledger_checks(records, ledger),
-                *fault_checks(driven.kill, driven.restart, driven.submitted, driven.problems),
+        return [*outcome_checks(records, restarted=driven.restart is not None, wiped=driven.wipe is not None),
+                *ledger_checks(records, ledger),
+                *fault_checks(driven.kill, driven.restart, driven.wipe, driven.submitted, driven.problems),
                 mix_check(records, driven.cancels.get("won", 0)),
                 memory_check(memory, self.config.memory_slack_bytes), *redis_checks(found, len(driven.stuck))]
 
@@ -174,7 +181,7 @@ class Soak:
             problems = self.warm_up(executor, min(deadline, time.monotonic() + WARMUP_SECONDS))
             baseline = soak_memory.measure()
             faults = Faults(self.cluster, flight, self.config.kill_pool, self.config.kill_at,
-                            self.config.restart_at, deadline)
+                            self.config.restart_at, self.config.wipe_at, deadline)
             driver = Driver(executor, flight, self.run_id, self.config.window, self.config.batch, deadline,
                             stall_seconds=self.config.stall_seconds, hold_at=self.config.restart_at,
                             released=faults.restart_begun)
@@ -198,7 +205,7 @@ class Soak:
         result_prefix = backend.get_key_for_task("x")[:-1].decode()
         return Driven(
             records=records, stuck=self.stuck(flight, plan, result_prefix),
-            kill=kill_figures(faults.kill, flight.done_at, outcomes), restart=faults.restart,
+            kill=kill_figures(faults.kill, flight.done_at, outcomes), restart=faults.restart, wipe=faults.wipe,
             cancels=dict(driver.cancels), interrupts=dict(driver.interrupts), submitted=flight.submitted,
             baseline=baseline, executor_id=executor.executor_id, result_prefix=result_prefix,
             problems=[*problems, *faults.problems])

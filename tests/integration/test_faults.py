@@ -26,6 +26,7 @@ from celery_futures import CeleryExecutor, CeleryFuture, ClientSettings, SendErr
 from celery_futures.client.errors import WorkerGoneError, WorkerLostError
 from celery_futures.client.settings import ENV_CONNECT_TIMEOUT
 from celery_futures.protocol import keys as k
+from celery_futures.protocol.errors import RedisDataLostError
 from celery_futures.protocol.keys import ALIVE_TTL_SECONDS, claim_key
 from producer.processes import RedisServer, WorkerFactory, client_app, free_port, wait_until
 from worker import constants as c
@@ -285,3 +286,92 @@ def test_shutdown_cancelling_during_a_flood_of_submits_loses_nothing(factory: Wo
     assert all(f.result() == token and ledger[token] == 1 for token, f in finished)
     with pytest.raises(CancelledError):
         next(f for _, f in futures if f.cancelled()).result()
+
+
+# -- Redis loses its data mid-run (a restart without persistence) ------------------------------------------
+DATA_LOSS_BOUND_SECONDS = 12 + 4 * WATCHDOG_SECONDS + TIMEOUT
+"""The grace after a data loss (a heartbeat lifetime and a beat), a few ticks, and the tasks' own time."""
+
+
+@pytest.fixture
+def forgetful_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis without persistence: a restart empties it, as a user's Redis without AOF would be."""
+    workdir = tmp_path / "forgetful"
+    workdir.mkdir()
+    server = RedisServer.start(workdir, persistent=False)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads", "gevent"])
+def test_a_redis_that_loses_its_data_mid_run_ends_every_future_truthfully(
+        pool: str, forgetful_redis: RedisServer, redis_server: RedisServer, tmp_path: Path) -> None:
+    """Running tasks end with their results, never a lost worker; queued ones (their messages wiped) with
+    RedisDataLostError; none of those runs later; a cancel is not decided on what the loss took; every
+    future ends within the bound. The ledger is kept in the session's Redis, outside the fault."""
+    queue, run = f"q-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    ledger = redis_server.client()
+    app = client_app(forgetful_redis)
+    factory = WorkerFactory(forgetful_redis, tmp_path, app)
+    worker = factory.start(pool, 2, queue=queue, env={c.ENV_LEDGER_REDIS_URL: redis_server.url()})
+    try:
+        with CeleryExecutor(settings=settings_for(forgetful_redis, queue)) as executor:
+            running = [executor.submit(ledger_tasks.ledger_once, run, f"running-{i}", "gate", TIMEOUT)
+                       for i in range(2)]
+            for future in running:
+                wait_started(future, worker.name)
+            queued = [executor.submit(ledger_tasks.ledger_once, run, f"queued-{i}") for i in range(6)]
+            lost_at = time.monotonic()
+            forgetful_redis.restart()  # SIGTERM, then an empty Redis on the same port
+            assert queued[0].cancel() is False  # nothing to decide on: the claims went with the data
+            _, pending = wait(queued, timeout=DATA_LOSS_BOUND_SECONDS)
+            ended = time.monotonic() - lost_at
+            # the running ones have outlived the grace, judged by the worker's reclaims, never lost
+            assert not any(f.done() for f in running)
+            assert all(claim_of(forgetful_redis.client(), f.task_id).startswith("reclaimed:") for f in running)
+            for i in range(len(running)):
+                release(ledger, f"running-{i}")
+            results = [f.result(TIMEOUT) for f in running]
+        assert not pending and ended < DATA_LOSS_BOUND_SECONDS
+        assert results == ["running-0", "running-1"]
+        for future in queued:
+            error = future.exception()
+            assert isinstance(error, RedisDataLostError) and not isinstance(error, WorkerLostError), error
+            assert "lost its data" in str(error)
+        assert worker.process.poll() is None
+        assert not [token for token in runs(ledger, run) if token.startswith("queued")]  # none ran, not even late
+    finally:
+        factory.stop_all()
+        app.close()
+
+
+# -- SIGKILL of a prefork worker's main process ---------------------------------------------------------------
+def process_gone(pid: int) -> bool:
+    """Gone, or a zombie nobody has reaped yet (it runs no code any more)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def test_killing_the_prefork_main_process_takes_its_children_with_it(factory: WorkerFactory,
+                                                                    own_redis: RedisServer) -> None:
+    """The children running tasks die with it, so the futures that say "lost" are right: no side effect of
+    those runs comes after (the ledger's finished marks), and no child is left running."""
+    queue, run = f"q-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    worker = factory.start("prefork", 2, queue=queue)
+    client = own_redis.client()
+    with CeleryExecutor(settings=settings_for(own_redis, queue)) as executor:
+        slow = [executor.submit(ledger_tasks.ledger_once, run, f"slow-{i}", "slow", 30.0) for i in range(2)]
+        for future in slow:
+            wait_started(future, worker.name)
+        children = [int((f.execution or {})["pid"]) for f in slow]
+        assert worker.process.pid not in children
+        os.kill(worker.process.pid, signal.SIGKILL)  # the main process only, as an OOM kill would
+        worker.process.wait(TIMEOUT)
+        wait_until(lambda: all(process_gone(pid) for pid in children), 10, "the children to die with it")
+        errors = [f.exception(LOST_BOUND_SECONDS) for f in slow]
+    assert all(isinstance(error, WorkerGoneError) for error in errors), errors
+    assert client.hgetall(ledger_tasks.finished_key(run)) == {}  # no run went on to its end
+    assert runs(client, run) == {"slow-0": 1, "slow-1": 1}

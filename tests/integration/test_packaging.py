@@ -4,6 +4,7 @@ ships its type information, and brings none of the lab's dependencies or package
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,12 @@ def run(*args: str | Path, cwd: Path) -> str:
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("user")
+    source = home / "source"  # a copy of what the distribution is made of, so the build leaves the checkout alone
+    shutil.copytree(ROOT / "celery_futures", source / "celery_futures", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     run(sys.executable, "-m", "venv", home / "venv", cwd=home)
-    run(home / "venv" / "bin" / "pip", "install", "-q", "-c", ROOT / "requirements.lock", ROOT, cwd=home)
+    run(home / "venv" / "bin" / "pip", "install", "-q", "-c", ROOT / "requirements.lock", source, cwd=home)
     return home
 
 

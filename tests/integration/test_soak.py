@@ -1,5 +1,5 @@
-"""The soak, CI-sized: ``python -m producer.soak`` as a user runs it, 1,500 mixed tasks through a worker kill and a
-Redis restart, on its own redis-server and workers (it restarts Redis, so not the session's).
+"""The soak, CI-sized: ``python -m producer.soak`` as a user runs it, 1,500 mixed tasks through a worker kill, a
+Redis restart and a Redis that comes back empty, on its own redis-servers and workers (not the session's).
 
 Every check of the run must pass; the assertions below add that the run was the run it claims to be (both
 faults happened, every kind of task was there), never a timing.
@@ -57,12 +57,12 @@ def test_nothing_was_lost_and_nothing_ran_beyond_its_policy(
     assert sum(figures["outcomes"].values()) == TASKS
 
 
-def test_both_faults_happened_mid_run(soak: tuple[subprocess.CompletedProcess[str], dict[str, Any], Path]) -> None:
+def test_every_fault_happened_mid_run(soak: tuple[subprocess.CompletedProcess[str], dict[str, Any], Path]) -> None:
     _, doc, _ = soak
-    kill, restart = doc["kill"], doc["restart"]
+    kill, restart, wipe = doc["kill"], doc["restart"], doc["wipe"]
     assert kill["running"] >= 1 and kill["replacement"] and kill["detect_seconds"] is not None
-    assert 0 < kill["at_submitted"] < restart["submitted_before"] < TASKS
-    assert restart["seconds_down"] is not None
+    assert 0 < kill["at_submitted"] < restart["submitted_before"] < wipe["submitted_before"] < TASKS
+    assert restart["seconds_down"] is not None and wipe["seconds_down"] is not None
     assert [w["role"] for w in doc["workers"]].count("replacement") == 1
 
 

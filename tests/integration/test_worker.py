@@ -150,7 +150,9 @@ def test_progress_states_arrive_in_order(celery_client: Celery, pool_worker: Wor
 def test_claimed_cancel_means_the_task_never_runs(celery_client: Celery, pool_worker: WorkerProcess,
                                                   redis_client: redis.Redis) -> None:
     task_id, name = str(uuid.uuid4()), uuid.uuid4().hex
-    assert claim_for_cancel(redis_client, [task_id], ttl=60)[0].won
+    marker = k.client_key(uuid.uuid4().hex[:12])
+    redis_client.set(marker, "1", ex=60)  # what an executor writes when it starts
+    assert claim_for_cancel(redis_client, [task_id], ttl=60, marker=marker)[0].won
     with redis_client.pubsub() as pubsub:  # type: ignore[no-untyped-call]
         pubsub.subscribe(f"celery-task-meta-{task_id}")
         celery_client.send_task("worker.tasks.demo.record", args=(name,), task_id=task_id, queue=pool_worker.queue)

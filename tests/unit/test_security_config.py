@@ -9,8 +9,8 @@ import pytest
 from celery import Celery
 
 import celery_futures
+from celery_futures.protocol.requirements import check_protocol_settings
 from celery_futures.protocol.settings import DEFAULT_MAX_MESSAGE_BYTES, MAX_BYTES_OPTION, SettingsError
-from celery_futures.worker.config import check_protocol_settings
 from celery_futures.worker.message_guard import TRANSPORT
 from worker import constants as c
 from worker.app import EnvConfig, create_app
@@ -79,3 +79,11 @@ def test_the_worker_limit_comes_from_its_environment() -> None:
 def test_the_labs_plain_client_is_json_only_too() -> None:
     conf: Any = create_app(URL).conf
     assert list(conf.accept_content) == ["json"] and conf.task_serializer == "json"
+
+
+def test_an_executor_refuses_an_installed_app_against_the_protocol_before_it_connects() -> None:
+    """No Redis runs here: the refusal comes first, naming the setting."""
+    app = installed({"broker_url": "redis://127.0.0.1:1/0", "result_backend": "redis://127.0.0.1:1/0",
+                     "task_serializer": "pickle"})
+    with pytest.raises(SettingsError, match="task_serializer is 'pickle'"):
+        celery_futures.CeleryExecutor(app)

@@ -151,15 +151,28 @@ def kill(running: int) -> KillFigures:
     return KillFigures("gevent", "gevent-1@test", "gevent-2@test", 1.0, 100, running, 0, 9.0, 0.0, {}, {})
 
 
+WIPE = RestartRecord(0.0, 250, 0.2)
+
+
 def test_the_faults_must_have_been_real() -> None:
-    good = fault_checks(kill(3), RestartRecord(0.0, 200, 0.2), 300, [])
+    good = fault_checks(kill(3), RestartRecord(0.0, 200, 0.2), WIPE, 300, [])
     assert all(c.passed for c in good)
-    idle = by_name(fault_checks(kill(0), RestartRecord(0.0, 200, 0.2), 300, []))
+    idle = by_name(fault_checks(kill(0), RestartRecord(0.0, 200, 0.2), WIPE, 300, []))
     assert not idle["the kill hit a worker while it ran tasks"].passed
-    late = by_name(fault_checks(kill(3), RestartRecord(0.0, 300, 0.2), 300, []))
+    late = by_name(fault_checks(kill(3), RestartRecord(0.0, 300, 0.2), WIPE, 300, []))
     assert not late["Redis restarted with tasks submitted before and after"].passed
-    missing = by_name(fault_checks(None, None, 300, ["fault injection: TimeoutError"]))
+    no_wipe = by_name(fault_checks(kill(3), RestartRecord(0.0, 200, 0.2), None, 300, []))
+    assert not no_wipe["Redis lost its data with tasks submitted before and after"].passed
+    missing = by_name(fault_checks(None, None, None, 300, ["fault injection: TimeoutError"]))
     assert not any(c.passed for c in missing.values())
+
+
+def test_a_data_loss_explains_its_error_but_not_a_side_effect() -> None:
+    records = [record("t1", Kind.OK, "RedisDataLostError")]
+    assert by_name(outcome_checks(records, restarted=True, wiped=True))[EXPLAINED].passed
+    assert not by_name(outcome_checks(records, restarted=True, wiped=False))[EXPLAINED].passed
+    ran_anyway = by_name(ledger_checks(records, {"t1": 1}))["a task whose future says Redis lost it did not run"]
+    assert not ran_anyway.passed and "t1" in ran_anyway.detail
 
 
 def test_detection_time_is_none_while_any_affected_future_is_still_open() -> None:

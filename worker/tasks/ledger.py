@@ -2,18 +2,25 @@
 
 Each run first adds one to ``cfx:ledger:<run>`` field ``<token>`` (HINCRBY), then does what it was asked:
 succeed, fail, work slowly (interruptible, and the window in which a worker gets killed), report
-progress, or wait at a gate (``cfx:gate:<token>``) until a test releases it. A cancelled task must leave
-no entry; no token may count more runs than its task's policy allows (``celery_futures/protocol/policies.py``). The two
-tasks differ only in that policy.
+progress, or wait at a gate (``cfx:gate:<token>``) until a test releases it. A slow run that gets to its
+end also marks ``cfx:ledger:<run>:finished``, so a run that went on after its future said it was lost would
+show. A cancelled task must leave no entry; no token may count more runs than its task's policy allows
+(``celery_futures/protocol/policies.py``). The two tasks differ only in that policy.
+
+The ledger and the gates live in the Redis named by ``LEDGER_REDIS_URL`` when it is set (the harness's
+own, outside the faults it injects: a Redis that loses its data must not take the evidence with it), else
+beside the results.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import redis
 from celery import Task
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -38,6 +45,18 @@ def ledger_key(run: str) -> str:
     return f"{c.LEDGER_PREFIX}{run}"
 
 
+def finished_key(run: str) -> str:
+    """The hash of slow runs that got to their end (token -> how many did)."""
+    return f"{ledger_key(run)}:finished"
+
+
+@functools.cache
+def ledger_redis() -> Redis:
+    """Where the ledger and the gates are kept: ``LEDGER_REDIS_URL``, or the results' Redis."""
+    url = os.environ.get(c.ENV_LEDGER_REDIS_URL)
+    return redis.Redis.from_url(url) if url else backend_redis(app)
+
+
 COUNT_ONCE = """
 if redis.call('HSETNX', KEYS[2], ARGV[2], 1) == 1 then redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -52,7 +71,7 @@ def write_entry(run: str, token: str) -> int:
 
     Retried across a Redis restart like the claim; the attempt id makes the retry idempotent.
     """
-    script = count_once_script(backend_redis(app))
+    script = count_once_script(ledger_redis())
     keys = [ledger_key(run), f"{ledger_key(run)}:attempts"]
     args: list[str | int] = [token, uuid.uuid4().hex, result_ttl_of(app)]
     return int(OUTAGE_RETRY.call_with_retry(lambda: script(keys=keys, args=args), lambda exc: None))
@@ -70,7 +89,7 @@ def wait_at_gate(token: str, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            if backend_redis(app).blpop([f"{c.GATE_PREFIX}{token}"], timeout=1) is not None:
+            if ledger_redis().blpop([f"{c.GATE_PREFIX}{token}"], timeout=1) is not None:
                 return
         except (RedisConnectionError, RedisTimeoutError):
             time.sleep(0.2)
@@ -88,6 +107,7 @@ def perform(task: Task, run: str, token: str, action: str, seconds: float) -> st
         while (left := deadline - time.monotonic()) > 0:
             checkpoint()
             time.sleep(min(0.05, left))
+        write_entry(f"{run}:finished", token)
     if action == "gate":
         wait_at_gate(token, seconds)
     if action == "progress":
