@@ -47,7 +47,15 @@ while IFS= read -r setting; do
   grep -q "^${setting%%=*}=" .env || echo "$setting" >>.env
 done < <(.ci/docker.sh env)
 # 5. Build, start, and wait until every service is healthy.
-docker compose up --build -d --wait --wait-timeout 300
+if ! docker compose up --build -d --wait --wait-timeout 300; then
+  # Compose says only which service failed; say why, in the lines the services themselves printed.
+  reason=$(docker compose logs --no-log-prefix worker-settings 2>/dev/null | grep -E "error|Error" | tail -n 1)
+  [[ -n $reason ]] && say "the worker's settings were refused: ${reason#*error: }"
+  for service in $(docker compose ps -a --status exited --status restarting --format '{{.Service}}' 2>/dev/null); do
+    say "last lines of $service:"; docker compose logs --no-log-prefix --tail 5 "$service" >&2
+  done
+  exit 1
+fi
 ((demo)) && docker compose run --rm producer
 
 flower=$(docker compose port flower 5555)

@@ -13,12 +13,15 @@ import sys
 
 
 def main() -> None:
-    from worker.cli import celery_argv, export_to_env, parse_args
+    from worker.cli import CHECK, VALIDATE, celery_argv, export_to_env, parse_args, summary
 
-    settings, check_only = parse_args()
+    settings, mode = parse_args()
+    if mode == VALIDATE:
+        print(summary(settings))
+        sys.exit(0)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker: %(message)s", stream=sys.stderr)
     export_to_env(settings, os.environ)  # type: ignore[arg-type]
-    if check_only:
+    if mode == CHECK:
         from worker.health import check_worker
 
         sys.exit(check_worker(settings))

@@ -27,14 +27,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--connect-attempts",
         help=f"Redis attempts at start before exiting 1; 0 = for ever (env {c.ENV_CONNECT_ATTEMPTS}; default 0)",
     )
-    parser.add_argument(
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
         "--check", action="store_true", help="exit 0 if this worker answers a ping, 1 otherwise (healthcheck)"
+    )
+    mode.add_argument(
+        "--validate", action="store_true",
+        help="check every setting, print them in one line and exit 0 (2 with the reason when one is bad)",
     )
     return parser
 
 
-def parse_args(argv: Sequence[str] | None = None) -> tuple[WorkerSettings, bool]:
-    """Return the settings and whether ``--check`` was asked; exits 2 with a message on bad input."""
+RUN, CHECK, VALIDATE = "run", "check", "validate"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[WorkerSettings, str]:
+    """Return the settings and what was asked (run, ``--check`` or ``--validate``); exits 2 with a message on
+    bad input."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -49,7 +58,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[WorkerSettings, bool]
         )
     except SettingsError as exc:
         parser.error(str(exc))
-    return settings, bool(args.check)
+    return settings, CHECK if args.check else VALIDATE if args.validate else RUN
+
+
+def summary(settings: WorkerSettings) -> str:
+    """The resolved settings in one line, as ``--validate`` prints them (never the password)."""
+    return (f"worker settings are valid: pool {settings.pool.name}, concurrency {settings.concurrency}, "
+            f"name {settings.name}, queues {','.join(settings.queues)}, Redis {settings.redis_address}")
 
 
 def export_to_env(settings: WorkerSettings, environ: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from kombu.transport.redis import Channel
 
 from celery_futures.client.future import CeleryFuture
@@ -55,6 +56,13 @@ class Evidence:
     def restore_marker(self) -> None:
         """Write the marker (at start, and once the evidence after a data loss is complete)."""
         self._redis.set(self.marker, "1", ex=self._ttl)
+
+    def drop_marker(self) -> None:
+        """At a clean shutdown: nothing of this client is judged any more (it expires anyway)."""
+        try:
+            self._redis.delete(self.marker)
+        except redis.RedisError as exc:
+            logger.warning("could not delete the client's marker %s: %s", self.marker, exc)
 
     def marker_kept(self) -> bool:
         """Whether the marker is still there (refreshing its lifetime): False means Redis lost its data."""

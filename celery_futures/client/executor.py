@@ -234,6 +234,7 @@ class CeleryExecutor(Executor):
         with self._close_lock:
             first, self._closed = not self._closed, True
         if first:
+            self._evidence.drop_marker()
             _release(None, self._sender, self._connections, self.app if self._owns_app else None)
 
     def _wait_outstanding(self) -> None:

@@ -25,6 +25,8 @@ from producer.bench.memory import memory_or_problem
 from producer.bench.pools import measure_pools, workloads
 from producer.bench.report import show, write
 from producer.bench.rig import CLIENTS_QUEUE, FULL, QUICK, Rig
+from producer.bench.steady import MODES as STEADY_MODES
+from producer.bench.steady import steady_or_problem
 from producer.bench.summary import BenchResults
 from producer.session import Session
 
@@ -67,9 +69,13 @@ def measure(rig: Rig, started: str) -> BenchResults:
             commands = commands_or_problem(rig, advance)
     with progress("memory per pending task", len(MEMORY_VARIANTS)) as advance:
         memory = memory_or_problem(rig, advance)
+    steady = []
+    if CLIENTS_QUEUE in rig.pools:
+        with progress("producer memory, round after round", len(STEADY_MODES) * sizes.steady_rounds) as advance:
+            steady = steady_or_problem(rig, advance)
     loads = workloads(rig)
     with progress("pools x workloads", len(rig.pools) * len(loads)) as advance:
         pools = measure_pools(rig, loads, advance)
     machine["load_average_at_end"] = load_average()
     return BenchResults(rig.session.quick, sizes, started, now(), machine, rig.workers, throughput, latency,
-                        commands, memory, loads, pools, rig.problems)
+                        commands, memory, steady, loads, pools, rig.problems)

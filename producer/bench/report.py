@@ -10,8 +10,10 @@ from typing import Any
 
 from celery_futures.protocol.pools import POOLS
 from producer.bench.pools import VARIANTS
-from producer.bench.summary import BenchResults, document, latencies, speeds, targets
+from producer.bench.summary import KIB, BenchResults, document, latencies, speeds, targets
 from producer.terminal import Terminal, format_cell, save_bar_chart
+
+MIB = 1024 * 1024
 
 METHOD = """\
 How each number is measured (the code says the same in `producer/bench_*.py`):
@@ -117,6 +119,14 @@ def memory_table(results: BenchResults) -> Table:
                  ["what", "pending", "client bytes each", "Redis bytes each", "seconds to create"], rows, "memory.png")
 
 
+def steady_table(results: BenchResults) -> Table:
+    rows = [[row.mode, row.round, row.tasks, row.seconds, row.traced_bytes / KIB, row.rss_bytes / MIB,
+             row.rss_trimmed_bytes / MIB] for row in results.steady]
+    return Table("steady", "Producer memory after each round of map(abs, n items), futures dropped",
+                 ["executor", "round", "tasks", "seconds", "traced KiB", "RSS MiB", "RSS after malloc_trim MiB"],
+                 rows)
+
+
 def workloads_table(results: BenchResults) -> Table:
     rows = [[w.name, f"{w.task.rsplit('.', 1)[-1]}({', '.join(map(str, w.args))})", w.tasks, w.task_seconds * 1000,
              "yes" if w.uses_cpu else "no"] for w in results.workloads]
@@ -140,7 +150,8 @@ def problems_table(results: BenchResults) -> Table:
 
 def tables(results: BenchResults) -> list[Table]:
     return [machine_table(results), workers_table(results), targets_table(results), throughput_table(results),
-            latency_table(results), commands_table(results), memory_table(results), workloads_table(results),
+            latency_table(results), commands_table(results), memory_table(results), steady_table(results),
+            workloads_table(results),
             pools_table(results), problems_table(results)]
 
 

@@ -42,14 +42,16 @@ class Sizes:
     pending_tasks: int
     cpu_tasks: int
     io_tasks: int
+    steady_tasks: int
+    steady_rounds: int
     cpu_task_seconds: float = 0.02
     io_task_seconds: float = 0.05
 
 
 FULL = Sizes(throughput_tasks=2000, throughput_rounds=5, latency_calls=300, command_tasks=1000,
-             pending_tasks=20_000, cpu_tasks=100, io_tasks=400)
+             pending_tasks=20_000, cpu_tasks=100, io_tasks=400, steady_tasks=20_000, steady_rounds=5)
 QUICK = Sizes(throughput_tasks=200, throughput_rounds=2, latency_calls=50, command_tasks=200,
-              pending_tasks=2000, cpu_tasks=10, io_tasks=20)
+              pending_tasks=2000, cpu_tasks=10, io_tasks=20, steady_tasks=300, steady_rounds=3)
 
 
 PING_SECONDS = 2.0

@@ -17,6 +17,7 @@ from producer.bench.executor import LATENCY_VARIANTS, MAP, RAW, SUBMIT, THROUGHP
 from producer.bench.memory import CELERY_FUTURE, MemoryCost
 from producer.bench.pools import PoolRun, Workload
 from producer.bench.rig import Sizes
+from producer.bench.steady import FLAT_BYTES, MODES, SteadyRound, growth
 from producer.cluster import WorkerInfo
 
 KIB = 1024
@@ -36,6 +37,7 @@ class BenchResults:
     latency_seconds: dict[str, list[float]]
     commands: list[CommandCount]
     memory: list[MemoryCost]
+    steady: list[SteadyRound]
     workloads: list[Workload]
     pools: list[PoolRun]
     problems: list[str]
@@ -138,6 +140,9 @@ def targets(results: BenchResults) -> list[Target]:
         check(f"no-op throughput, {MAP} / raw", speed.get(MAP), ">= 1.3x", lambda x: x >= 1.3),
         check(f"round trip p50, {SUBMIT} / raw", p50.get(SUBMIT), "<= 1.15x", lambda x: x <= 1.15),
         check("client memory per pending future (bytes)", memory, "<= 3 KiB (3072)", lambda x: x <= 3 * KIB),
+        *(check(f"producer memory, last round over first, {mode} (traced bytes)",
+                growth(results.steady, mode, lambda row: row.traced_bytes), f"<= {FLAT_BYTES:,}",
+                lambda x: x <= FLAT_BYTES) for mode in MODES if results.steady),
     ]
 
 
@@ -157,6 +162,7 @@ def document(results: BenchResults) -> dict[str, Any]:
             "latency_seconds": results.latency_seconds,
             "commands": [asdict(c) for c in results.commands],
             "memory": [asdict(m) for m in results.memory],
+            "steady_state_memory": [asdict(row) for row in results.steady],
             "workloads": [asdict(w) for w in results.workloads],
             "pool_runs": [asdict(p) for p in results.pools],
         },

@@ -22,7 +22,7 @@ from producer.processes import RedisServer, WorkerProcess
 
 RUN_TIMEOUT = 180
 SECTIONS = ("executor throughput", "round-trip latency", "redis commands per task", "memory per pending task",
-            "pools x workloads")
+            "producer memory, round after round", "pools x workloads")
 CHARTS = ("throughput.png", "latency.png", "memory.png", "pools-cpu.png", "pools-io_sleep.png",
           "pools-io_socket.png")
 
@@ -77,7 +77,7 @@ def test_results_json_holds_machine_workers_and_every_section(document: dict[str
     assert set(machine["packages"]) == {"celery", "kombu", "redis", "gevent"}
     assert sorted(w["pool"] for w in document["workers"]) == sorted(POOLS)
     assert set(document["measured"]) == {"throughput_runs", "latency_seconds", "commands", "memory",
-                                         "workloads", "pool_runs"}
+                                         "steady_state_memory", "workloads", "pool_runs"}
     assert set(document["summary"]) >= {"throughput", "latency", "producer_commands_per_task",
                                         "client_bytes_per_pending_task", "pools_makespan_over_ideal"}
 
@@ -144,3 +144,13 @@ def test_a_missing_worker_is_named_and_fails_the_run(redis_server: RedisServer, 
     measured = document["measured"]
     assert len(measured["memory"]) == 3
     assert measured["throughput_runs"] == measured["commands"] == measured["pool_runs"] == []
+
+
+def test_steady_state_memory_has_every_round_of_both_ways_and_a_verdict(document: dict[str, Any]) -> None:
+    rows = document["measured"]["steady_state_memory"]
+    rounds = document["sizes"]["steady_rounds"]
+    assert [(r["mode"], r["round"]) for r in rows] == [
+        (mode, n) for mode in ("one executor", "a fresh executor each round") for n in range(1, rounds + 1)]
+    assert all(r["tasks"] == document["sizes"]["steady_tasks"] and r["rss_trimmed_bytes"] > 0 for r in rows)
+    verdicts = [t for t in document["targets"] if t["name"].startswith("producer memory, last round over first")]
+    assert len(verdicts) == 2 and all(t["measured"] is not None for t in verdicts)

@@ -90,3 +90,16 @@ def test_check_is_1_when_redis_is_down() -> None:
     done = worker_cmd("--check", env={"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     assert done.returncode == 1
     assert "Connection refused" in done.stderr
+
+
+def test_validate_prints_the_settings_in_one_line_and_exits_0() -> None:
+    done = worker_cmd("--validate", env={"WORKER_POOL": "gevent", "REDIS_URL": "redis://:secret@redis:6379/0"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith("worker settings are valid: pool gevent, concurrency 100")
+    assert "secret" not in done.stdout and done.stderr == ""
+
+
+def test_validate_refuses_a_bad_pool_with_the_same_line() -> None:
+    done = worker_cmd("--validate", env={"WORKER_POOL": "bogus"})
+    assert done.returncode == 2
+    assert "WORKER_POOL: unknown pool 'bogus'; valid pools: prefork, threads, gevent, solo" in done.stderr

@@ -5,6 +5,7 @@ nothing published beyond loopback. Tests that change the stack (scale, pool) put
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -84,3 +85,23 @@ def test_switching_worker_pool_to_gevent_restarts_the_worker(stack: Compose, flo
     finally:
         stack("up", "-d", "--wait", "worker")
     flower.wait_for_pool(stack.worker_name("prefork"), "prefork", timeout=60)
+
+
+def test_a_bad_pool_stops_up_with_its_reason_and_no_worker_loops(stack: Compose) -> None:
+    """``WORKER_POOL=bogus``: ``up`` fails, the one-shot check says why in one line, and no worker is started on
+    the bad setting, so none restarts in a loop."""
+    done = subprocess.run(stack.argv("up", "-d", "--wait", "worker"), env=stack.env(WORKER_POOL="bogus"),
+                          capture_output=True, text=True, timeout=300, check=False)
+    try:
+        assert done.returncode != 0
+        assert "worker-settings" in done.stderr  # compose names the check that failed
+        logs = stack("logs", "--no-log-prefix", "worker-settings")
+        assert "WORKER_POOL: unknown pool 'bogus'; valid pools: prefork, threads, gevent, solo" in logs
+        workers = stack("ps", "-a", "-q", "worker").split()
+        states = [run(["docker", "inspect", "--format", "{{.State.Status}} {{.RestartCount}}", w]).strip()
+                  for w in workers]
+        assert states and all(state.split()[0] in ("created", "exited") for state in states), states
+        assert all(state.split()[1] == "0" for state in states), states
+    finally:
+        stack("up", "-d", "--wait", "worker")
+    assert "worker settings are valid: pool prefork" in stack("logs", "--no-log-prefix", "worker-settings")

@@ -8,7 +8,7 @@ from celery_futures import ClientSettings
 from celery_futures.protocol.allowlist import Allowlist, NotAllowedError
 from celery_futures.protocol.pools import POOLS
 from celery_futures.protocol.settings import SettingsError, parse_redis_url, redact
-from worker.cli import celery_argv, export_to_env, parse_args
+from worker.cli import CHECK, RUN, VALIDATE, celery_argv, export_to_env, parse_args
 from worker.settings import WorkerSettings
 
 
@@ -58,8 +58,9 @@ def test_parse_args_exits_2_with_the_reason(capsys: pytest.CaptureFixture[str]) 
 
 def test_parse_args_check_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WORKER_POOL", raising=False)
-    settings, check = parse_args(["--pool", "threads", "-c", "3", "--check"])
-    assert check and settings.pool.name == "threads" and settings.concurrency == 3
+    settings, mode = parse_args(["--pool", "threads", "-c", "3", "--check"])
+    assert mode == CHECK and settings.pool.name == "threads" and settings.concurrency == 3
+    assert parse_args(["--validate"])[1] == VALIDATE and parse_args([])[1] == RUN
 
 
 def test_celery_argv_puts_the_pool_where_celery_patches_for_it() -> None:
