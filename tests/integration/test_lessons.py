@@ -189,8 +189,15 @@ def test_ctrl_c_cancels_what_is_queued_and_exits_130(pool_workers: dict[str, Wor
     """SIGINT while the full pools lesson has CPU tasks queued behind prefork's two slots."""
     command = [sys.executable, "-m", "producer", "--redis-url", redis_server.url(), "lesson", "pools",
                "--progress", "raw"]
-    process = subprocess.Popen(command, env=producer_env(results_dir), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    # As a terminal would start it: a suite run in the background (``cmd &`` without job control) has SIGINT
+    # ignored, and an ignored signal stays ignored across exec, so Python would never raise KeyboardInterrupt.
+    # A handler (unlike SIG_IGN) is reset to the default at exec, which is what the child must start with.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(command, env=producer_env(results_dir), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     seen: list[str] = []
     try:
         assert process.stderr is not None
