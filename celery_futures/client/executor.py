@@ -25,8 +25,9 @@ import redis
 from celery import Celery
 
 from celery_futures.client.batching import MapBatch
-from celery_futures.client.calls import CallBuilder
+from celery_futures.client.calls import CallBuilder, TaskCall
 from celery_futures.client.cancelling import Canceller
+from celery_futures.client.chunking import SentChunk, argument_chunks, check_chunksize, chunk_call, item_results
 from celery_futures.client.connections import Connections, standalone_app
 from celery_futures.client.dispatch import Dispatcher
 from celery_futures.client.evidence import Evidence
@@ -157,8 +158,31 @@ class CeleryExecutor(Executor):
         """Send ``fn(*args, **kwargs)`` to a worker; refuses, before sending anything, what cannot run."""
         self._check_open()
         call = self._calls.build(fn, args, kwargs)
+        return self._submit_call(call, call)
+
+    def map(self, fn: Any, *iterables: Iterable[Any], timeout: float | None = None,
+            chunksize: int = 1) -> Iterator[Any]:
+        """The stdlib's ``map`` (results in order, timeout from the call, the rest cancelled on error), its
+        tasks sent in pipelined batches instead of one round trip each. With ``chunksize`` > 1, as in
+        ``ProcessPoolExecutor``, each ``chunksize`` items travel and run as one task
+        (``celery_futures/client/chunking.py``)."""
+        check_chunksize(chunksize)
+        if chunksize == 1:
+            with self._batch.batched():
+                return super().map(fn, *iterables, timeout=timeout)
+        self._check_open()
+        with self._batch.batched():
+            chunks = [self._submit_chunk(fn, arguments) for arguments in argument_chunks(iterables, chunksize)]
+        return item_results(chunks, timeout)
+
+    def _submit_chunk(self, fn: Any, arguments: list[tuple[Any, ...]]) -> SentChunk:
+        calls = [self._calls.build(fn, args, {}) for args in arguments]
+        return SentChunk(self._submit_call(chunk_call(calls), calls[0]), len(calls))
+
+    def _submit_call(self, call: TaskCall, routed_as: TaskCall) -> CeleryFuture:
+        """Register and send (or hold, inside a map) ``call``, routed as ``routed_as`` would be."""
         future = CeleryFuture(_new_task_id(self.task_prefix), self)
-        future.call, future.route = call, self._sender.route(call)
+        future.call, future.route = call, self._sender.route(routed_as)
         future.add_done_callback(self._on_future_done)
         holding = self._batch.active()
         to_send = self._flight.add(future, call, hold=holding)
@@ -167,13 +191,6 @@ class CeleryExecutor(Executor):
         else:
             self._dispatcher.dispatch(to_send)
         return future
-
-    def map(self, fn: Any, *iterables: Iterable[Any], timeout: float | None = None,
-            chunksize: int = 1) -> Iterator[Any]:
-        """The stdlib's ``map`` (results in order, timeout from the call, the rest cancelled on error),
-        with all its tasks sent in pipelined batches instead of one round trip each."""
-        with self._batch.batched():
-            return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Refuse new work; optionally cancel every task not started yet, cluster-wide; optionally wait."""

@@ -2,9 +2,10 @@
 
 Call it where the app is defined, so every process that loads the app (workers, their children, producers)
 gets it. It marks the app (the client refuses tasks of an app without the mark), registers the generic
-runner ``celery_futures.call``, applies the protocol's settings each time the app's configuration loads
-(``celery_futures/worker/config.py``), and adds the worker bootstep (``celery_futures/worker/bootstep.py``)
-that checks them, claims every task before it runs, and beats the heartbeat.
+runner ``celery_futures.call`` and the chunk task ``celery_futures.chunk``, applies the protocol's settings
+each time the app's configuration loads (``celery_futures/worker/config.py``), and adds the worker
+bootstep (``celery_futures/worker/bootstep.py``) that checks them, claims every task before it runs, and
+beats the heartbeat.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from celery import Celery
 from celery_futures.protocol.installation import is_installed, mark_installed
 from celery_futures.worker import children  # noqa: F401  (connects the prefork children's hook)
 from celery_futures.worker.bootstep import ProtocolStep
+from celery_futures.worker.chunks import register_chunk_task
 from celery_futures.worker.config import apply_protocol_settings
 from celery_futures.worker.runner import register_runner
 
@@ -32,6 +34,7 @@ def install(app: Celery) -> Celery:
         return app
     mark_installed(app)
     register_runner(app)
+    register_chunk_task(app)
     app.on_after_configure.connect(_on_configure, weak=False)
     if getattr(app, "configured", False):  # already loaded: the signal has fired
         apply_protocol_settings(app.conf)
