@@ -127,15 +127,22 @@ base_images() {
     log "imported $LOCAL_BASE"
   fi
   # Debian's redis-server on that base; the layer cache makes this a no-op when nothing changed.
-  docker build -q -t "$LOCAL_REDIS" --build-arg BASE_IMAGE="$LOCAL_BASE" "$ROOT/services/redis" >/dev/null
+  # Its output (and the CLI's legacy-builder notice where buildx is absent) goes to a log, shown on failure.
+  mkdir -p "$CACHE"
+  docker build -q -t "$LOCAL_REDIS" --build-arg BASE_IMAGE="$LOCAL_BASE" "$ROOT/services/redis" \
+    >"$CACHE/redis-build.log" 2>&1 || { tail -n 20 "$CACHE/redis-build.log" >&2; return 1; }
   log "built $LOCAL_REDIS"
 }
 
-# Registry-less host (local images present, public ones absent): print what compose must be given.
+# The base images compose must be given: the local ones on a registry-less host (local images present,
+# public ones absent), the public ones everywhere else.
 print_env() {
   if ! have_image "$PUBLIC_BASE" && have_image "$LOCAL_BASE" && have_image "$LOCAL_REDIS"; then
     echo "BASE_IMAGE=$LOCAL_BASE"
     echo "REDIS_IMAGE=$LOCAL_REDIS"
+  else
+    echo "BASE_IMAGE=$PUBLIC_BASE"
+    echo "REDIS_IMAGE=$PUBLIC_REDIS"
   fi
 }
 

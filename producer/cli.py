@@ -89,7 +89,13 @@ def demo(conn: Connection) -> None:
 @progress_option()
 @click.pass_obj
 def lesson(conn: Connection, name: str, quick: bool, progress: ProgressMode) -> None:
-    """Run one lesson on the workers: an explanation, then what really happened, measured."""
+    """Run one lesson on the workers: an explanation, then what really happened, measured.
+
+    \b
+    futures, asyncio: the default queue (or --queue); they prefer "threads" and "gevent" when served.
+    pools, gevent, thread-safety, cancel: one worker per pool, each on the queue named after its pool
+    (`docker compose --profile pools up -d --wait`, or scripts/local-cluster.sh).
+    """
     from producer.lessons import LESSONS
 
     run_scenario(conn, LESSONS[name], progress=progress, quick=quick)

@@ -5,6 +5,7 @@ Celery's own ``inspect`` (a broadcast the workers answer), wrapped into a small 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,17 @@ def workers(client: CeleryExecutor | Celery, timeout: float = 2.0) -> list[Worke
             queues=tuple(q["name"] for q in queues.get(name, [])),
         ))
     return sorted(found, key=lambda w: w.name)
+
+
+def wait_for_workers(client: CeleryExecutor | Celery, queue: str, seconds: float, terminal: Any) -> list[WorkerInfo]:
+    """The workers, once one consumes ``queue`` (asking every couple of seconds), or what answered at the end."""
+    deadline = time.monotonic() + seconds
+    found = workers(client)
+    while capacity(found, queue) == 0 and time.monotonic() < deadline:
+        terminal.status(f"waiting for a worker on queue {queue!r}...")
+        time.sleep(1.0)
+        found = workers(client)
+    return found
 
 
 def capacity(found: list[WorkerInfo], queue: str) -> int:

@@ -11,7 +11,7 @@ from concurrent.futures import wait
 from typing import Any
 
 from celery_futures import CeleryExecutor, CeleryFuture
-from producer.cluster import capacity, queue_of, workers
+from producer.cluster import capacity, queue_of, wait_for_workers, workers
 from producer.gates import new_gate_name, open_gate
 from producer.session import Session
 from producer.terminal import Terminal
@@ -19,6 +19,8 @@ from worker.errors import DemoError
 from worker.tasks import demo as tasks
 
 TIMEOUT = 60.0
+WORKER_WAIT_SECONDS = 60.0
+"""How long the demo waits for a worker on its queue (one still starting, after ``docker compose up -d``)."""
 
 
 def run_demo(session: Session) -> bool:
@@ -36,7 +38,7 @@ def run_demo(session: Session) -> bool:
 
 
 def show_cluster(executor: CeleryExecutor, terminal: Terminal) -> bool:
-    found = workers(executor)
+    found = wait_for_workers(executor, queue_of(executor), WORKER_WAIT_SECONDS, terminal)
     terminal.table("workers", "Workers", ["worker", "pool", "concurrency", "queues"],
                    [[w.name, w.pool, w.concurrency, ",".join(w.queues)] for w in found])
     return capacity(found, queue_of(executor)) > 0

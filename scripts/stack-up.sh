@@ -44,9 +44,15 @@ scripts/wheelhouse.sh
 .ci/docker.sh base-images
 while IFS= read -r setting; do
   export "${setting?}"
-  grep -q "^${setting%%=*}=" .env || echo "$setting" >>.env
+  if grep -q "^${setting%%=*}=" .env; then
+    sed -i "s|^${setting%%=*}=.*|$setting|" .env
+  else
+    echo "$setting" >>.env
+  fi
 done < <(.ci/docker.sh env)
 # 5. Build, start, and wait until every service is healthy.
+docker buildx version >/dev/null 2>&1 ||
+  say "buildx is not installed, so compose warns once that it cannot build with Bake; it builds without it"
 if ! docker compose up --build -d --wait --wait-timeout 300; then
   # Compose says only which service failed; say why, in the lines the services themselves printed.
   reason=$(docker compose logs --no-log-prefix worker-settings 2>/dev/null | grep -E "error|Error" | tail -n 1)

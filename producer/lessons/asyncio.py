@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery_futures import CeleryExecutor, CeleryFuture
-from producer.lessons.common import TIMEOUT, Checks, require_workers, where
+from producer.lessons.common import TIMEOUT, Checks, pick_queue, require_workers, where
 from producer.session import Session
 from producer.terminal import Advance, Terminal
 from worker.functions import sleep_tenths
 from worker.tasks import demo as tasks
 
-DEFAULT_QUEUE = "gevent"
-"""Without ``--queue``, the gevent pool: coroutines on this side, greenlets on the other."""
+PREFERRED_QUEUE = "gevent"
+"""Without ``--queue``: the gevent pool's queue if a worker serves it (coroutines on this side, greenlets on
+the other), else the default queue, which plain ``docker compose up`` serves."""
 COUNTDOWNS = (("A", 2), ("B", 3))
 HEARTBEAT_SECONDS = 0.005
 
@@ -72,7 +73,7 @@ async def run_countdowns(pause: Pause, log: CountdownLog) -> float:
 
 
 def run_asyncio(session: Session) -> bool:
-    terminal, queue = session.terminal, session.queue or DEFAULT_QUEUE
+    terminal, queue = session.terminal, pick_queue(session, PREFERRED_QUEUE)
     executor = session.executor(queue=queue)
     if require_workers(session, executor, [queue]) is None:
         return False

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery_futures import CeleryExecutor, CeleryFuture
-from producer.cluster import WorkerInfo, capacity, workers
+from producer.cluster import WorkerInfo, capacity, queue_of, workers
 from producer.gates import new_gate_name, open_gate
 from producer.session import Session
 from producer.terminal import Advance, Terminal
@@ -48,6 +48,19 @@ def open_queues(session: Session, queues: Sequence[str]) -> QueueSet | None:
     executors = {queue: session.executor(queue=queue) for queue in queues}
     slots = require_workers(session, executors[queues[0]], queues)
     return None if slots is None else QueueSet(executors, slots)
+
+
+def pick_queue(session: Session, preferred: str) -> str:
+    """The session's ``--queue`` if given; else ``preferred`` when a worker consumes it; else the default queue,
+    which is what a plain ``docker compose up`` (or ``python -m worker``) serves."""
+    if session.queue:
+        return session.queue
+    probe = session.executor()
+    if any(preferred in w.queues for w in workers(probe, timeout=INSPECT_SECONDS)):
+        return preferred
+    fallback = queue_of(probe)
+    session.terminal.status(f"no worker consumes queue {preferred!r}; using the default queue {fallback!r}")
+    return fallback
 
 
 def require_workers(session: Session, executor: CeleryExecutor, queues: Sequence[str]) -> dict[str, int] | None:

@@ -19,15 +19,24 @@ from typing import Any
 
 from celery_futures import CeleryExecutor, CeleryFuture
 from producer.gates import record_count
-from producer.lessons.common import TIMEOUT, Checks, Timeline, advance_on_done, holding_slots, require_workers
+from producer.lessons.common import (
+    TIMEOUT,
+    Checks,
+    Timeline,
+    advance_on_done,
+    holding_slots,
+    pick_queue,
+    require_workers,
+)
 from producer.session import Session
 from producer.terminal import Terminal
 from worker.errors import DemoError
 from worker.functions import sleep_tenths
 from worker.tasks import demo as tasks
 
-DEFAULT_QUEUE = "threads"
-"""Without ``--queue``, the threads pool: its thread names are the textbook ``ThreadPoolExecutor-0_0``."""
+PREFERRED_QUEUE = "threads"
+"""Without ``--queue``: the threads pool's queue if a worker serves it (its thread names are the textbook's
+``ThreadPoolExecutor-0_0``), else the default queue, which plain ``docker compose up`` serves."""
 
 INTRO = """\
 # concurrent.futures, over the cluster
@@ -74,7 +83,7 @@ def short(value: Any, limit: int = 12) -> str:
 
 def run_futures(session: Session) -> bool:
     """The tour; returns True if every promised fact held."""
-    terminal, queue = session.terminal, session.queue or DEFAULT_QUEUE
+    terminal, queue = session.terminal, pick_queue(session, PREFERRED_QUEUE)
     timeline = Timeline()
     notes = Recording(session.executor(queue=queue, max_workers=2), timeline)
     slots = require_workers(session, notes.inner, [queue])

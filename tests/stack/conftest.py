@@ -107,6 +107,36 @@ class Compose:
 
 
 @dataclass(frozen=True)
+class PoolSwitch:
+    """``scripts/pool.sh`` on the test stack: compose's own variables point it at the test project and at a
+    copy of the test env file, where it keeps the choice (as it keeps it in ``.env`` for a user)."""
+
+    compose: Compose
+    env_file: Path
+
+    def __call__(self, pool: str) -> str:
+        env = self.compose.env(COMPOSE_PROJECT_NAME=PROJECT, COMPOSE_FILE=os.pathsep.join(map(str, COMPOSE_FILES)),
+                               COMPOSE_ENV_FILES=str(self.env_file))
+        return run([str(ROOT / "scripts" / "pool.sh"), pool], env=env, timeout=300)
+
+    def run(self, *args: str) -> str:
+        """A compose command with the switched env file, as a user's later commands read ``.env``."""
+        return run(["docker", "compose", "--env-file", str(self.env_file),
+                    *[arg for f in COMPOSE_FILES for arg in ("-f", str(f))], "-p", PROJECT, *args],
+                   env=self.compose.env())
+
+
+@pytest.fixture
+def pool_switch(stack: Compose, tmp_path: Path) -> Iterator[PoolSwitch]:
+    """Switches the worker's pool for a test and back to prefork after it."""
+    env_file = tmp_path / "stack.env"
+    env_file.write_text(ENV_FILE.read_text())
+    switch = PoolSwitch(stack, env_file)
+    yield switch
+    switch("prefork")
+
+
+@dataclass(frozen=True)
 class Flower:
     base_url: str
     user: str

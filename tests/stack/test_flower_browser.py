@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.stack.conftest import ROOT, Compose, Flower
+from tests.stack.conftest import ROOT, Compose, Flower, PoolSwitch
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -86,3 +86,28 @@ def test_flower_pages_show_worker_and_pool(stack: Compose, flower: Flower, tasks
     if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
         DOCS_PNG.parent.mkdir(exist_ok=True)
         shutil.copyfile(ARTIFACTS / "flower-workers.png", DOCS_PNG)
+
+
+def test_the_workers_page_shows_the_pool_right_after_a_switch(stack: Compose, flower: Flower,
+                                                              pool_switch: PoolSwitch) -> None:
+    """``scripts/pool.sh gevent``, then the first visit: the new worker is there, online, and its page says gevent."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} missing (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    pool_switch("gevent")
+    name = stack.worker_name("gevent")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(http_credentials={"username": flower.user, "password": flower.password})
+            page = context.new_page()
+            page.goto(f"{flower.base_url}/workers")
+            row = page.locator("#workers-table tr", has=page.locator(f'a[href="/worker/{quote(name)}"]'))
+            expect(row).to_contain_text("gevent@")
+            expect(row).to_contain_text("Online")
+            page.goto(f"{flower.base_url}/worker/{name}")
+            expect(page.locator("#tab-pool")).to_contain_text("celery.concurrency.gevent:TaskPool", ignore_case=True)
+            page.screenshot(path=ARTIFACTS / "flower-worker-after-switch.png", full_page=True)
+        finally:
+            browser.close()
