@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import redis
 from celery import Celery
@@ -44,13 +45,19 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, poll: float
         time.sleep(poll)
 
 
-def spawn_redis(port: int, password: str, workdir: Path, persistent: bool) -> subprocess.Popen[bytes]:
+def redis_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    return binary
+
+
+def spawn_redis(port: int, password: str, workdir: Path, persistent: bool,
+                extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """``extra``: more ``--option value`` pairs (a replica's ``--replicaof`` and ``--masterauth``)."""
     durability = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password, "--save", "",
-            *durability, "--dir", str(workdir)]
+    args = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password, "--save", "",
+            *durability, "--dir", str(workdir), *extra]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
@@ -64,18 +71,21 @@ class RedisServer:
     """None until launched (a server planned for a port, to be started later)."""
     workdir: Path
     persistent: bool = False
+    extra: tuple[str, ...] = ()
+    """More command-line options, kept for a restart (a replica's ``--replicaof``, ``--masterauth``)."""
 
     @classmethod
     def start(cls, workdir: Path, *, port: int | None = None, password: str | None = None,
-              persistent: bool = False) -> RedisServer:
+              persistent: bool = False, extra: tuple[str, ...] = ()) -> RedisServer:
         port, password = port or free_port(), password or secrets.token_urlsafe(16)
-        server = cls(port, password, spawn_redis(port, password, workdir, persistent), workdir, persistent)
+        server = cls(port, password, spawn_redis(port, password, workdir, persistent, extra), workdir, persistent,
+                     extra)
         wait_until(server.answers, 15, "redis-server")
         return server
 
     def launch(self) -> None:
         """Start the process again on this server's port, dir and password, and wait until it answers."""
-        self.process = spawn_redis(self.port, self.password, self.workdir, self.persistent)
+        self.process = spawn_redis(self.port, self.password, self.workdir, self.persistent, self.extra)
         wait_until(self.answers, 15, "redis-server")
 
     def restart(self, *, wipe: bool = False) -> None:
@@ -93,6 +103,10 @@ class RedisServer:
 
     def url(self, db: int = 0) -> str:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/{db}"
+
+    def worker_env(self) -> dict[str, str]:
+        """How a ``python -m worker`` (or a producer) is told to use this server."""
+        return {"REDIS_URL": self.url()}
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url())
@@ -146,18 +160,25 @@ class WorkerProcess:
         self.process.wait(timeout=10)
 
 
+class Endpoint(Protocol):
+    """Where workers are sent: a :class:`RedisServer`, or a Sentinel-watched group (``producer/sentinels.py``)."""
+
+    def worker_env(self) -> dict[str, str]:
+        """The environment variables that point ``python -m worker`` at it."""
+
+
 @dataclass
 class WorkerFactory:
     """Starts real workers against one Redis; each gets its own queue unless told otherwise."""
 
-    redis_server: RedisServer
+    redis_server: Endpoint
     logdir: Path
     app: Celery
     started: list[WorkerProcess] = field(default_factory=list)
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
-        env.update({"REDIS_URL": self.redis_server.url(), "PYTHONUNBUFFERED": "1"})
+        env.update({**self.redis_server.worker_env(), "PYTHONUNBUFFERED": "1"})
         env.update(extra or {})
         return env
 
@@ -172,11 +193,13 @@ class WorkerFactory:
         return self.launch(name, pool, queue, concurrency, args, env=env, wait=wait)
 
     def start_celery(self, app: str, pool: str, concurrency: int, queue: str, env: dict[str, str] | None = None,
-                     *, wait: bool = True) -> WorkerProcess:
-        """Start stock Celery's own ``celery -A <app> worker``, the way an app's author runs their workers."""
+                     *, wait: bool = True, events: bool = False) -> WorkerProcess:
+        """Start stock Celery's own ``celery -A <app> worker``, the way an app's author runs their workers
+        (``events``: with ``-E``, as for Flower)."""
         name = f"{pool}-{uuid.uuid4().hex[:8]}@{app.split('.', maxsplit=1)[0]}"
         args = [sys.executable, "-m", "celery", "-A", app, "worker", "-P", pool, f"--concurrency={concurrency}",
-                f"--hostname={name}", f"--queues={queue}", "--loglevel=INFO", "--without-mingle", "--without-gossip"]
+                f"--hostname={name}", f"--queues={queue}", "--loglevel=INFO", "--without-mingle", "--without-gossip",
+                *(["-E"] if events else [])]
         return self.launch(name, pool, queue, concurrency, args, env=env, wait=wait)
 
     def launch(self, name: str, pool: str, queue: str, concurrency: int | None, args: list[str], *,

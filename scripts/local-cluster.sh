@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A local cluster without Docker: one password-protected redis-server on loopback and one worker per pool,
-# each consuming a queue named after its pool (prefork also consumes "celery"). The benchmarks run on it.
+# each consuming a queue named after its pool (prefork also consumes "celery"), and beside them stock
+# Celery's own workers (bench/stock_app.py, events on) on queues stock-<pool>, at the same concurrency, for
+# threads and gevent also with result_backend_thread_safe (stock-<pool>-safe). The benchmarks run on it.
 #
 #   scripts/local-cluster.sh start [--port N] [--run-dir DIR]   start (or report the one already running)
 #   scripts/local-cluster.sh env   [--run-dir DIR]              print "export REDIS_URL=..." for eval
@@ -21,6 +23,10 @@ PYTHON=$ROOT/.venv/bin/python
 POOLS=(prefork threads gevent solo)
 declare -A CONCURRENCY=([prefork]=2 [threads]=10 [gevent]=100 [solo]=1)
 declare -A QUEUES=([prefork]="prefork,celery" [threads]=threads [gevent]=gevent [solo]=solo)
+STOCK_WORKERS=(stock-prefork stock-threads stock-gevent stock-threads-safe stock-gevent-safe)
+WORKERS=("${POOLS[@]}" "${STOCK_WORKERS[@]}")
+# Celery's own default for `celery worker`; ours and stock log alike, so the bench compares like with like.
+LOGLEVEL=${WORKER_LOGLEVEL:-WARNING}
 CHECK_ATTEMPTS=60
 STOP_SECONDS=30
 
@@ -60,18 +66,29 @@ start_redis() {
 
 start_worker() {
   local pool=$1 args
-  args=(--pool "$pool" --queues "${QUEUES[$pool]}" --name "$(node_name "$pool")")
+  args=(--pool "$pool" --queues "${QUEUES[$pool]}" --name "$(node_name "$pool")" --loglevel "$LOGLEVEL")
   [[ $pool == solo ]] || args+=(--concurrency "${CONCURRENCY[$pool]}")
   # Its own session (process group), so stop can take a prefork worker's children down with it.
   REDIS_URL=$REDIS_URL setsid "$PYTHON" -m worker "${args[@]}" >"$RUN_DIR/worker-$pool.log" 2>&1 &
   echo $! >"$RUN_DIR/worker-$pool.pid"
 }
 
+# Stock Celery as its users start it: `celery -A <app> worker -E`, nothing of ours imported.
+start_stock_worker() {
+  local worker=$1 pool safe=0
+  pool=${worker#stock-}
+  [[ $pool == *-safe ]] && { pool=${pool%-safe}; safe=1; }
+  REDIS_URL=$REDIS_URL STOCK_THREAD_SAFE_BACKEND=$safe PYTHONPATH=$ROOT/bench setsid "$PYTHON" -m celery \
+    -A stock_app worker -E -P "$pool" -c "${CONCURRENCY[$pool]}" -Q "$worker" -n "$(node_name "$worker")" \
+    --loglevel="$LOGLEVEL" >"$RUN_DIR/worker-$worker.log" 2>&1 &
+  echo $! >"$RUN_DIR/worker-$worker.pid"
+}
+
 wait_worker() {
   local pool=$1
   for _ in $(seq 1 "$CHECK_ATTEMPTS"); do
     if REDIS_URL=$REDIS_URL WORKER_NAME=$(node_name "$pool") "$PYTHON" -m worker --check 2>/dev/null; then
-      say "$(node_name "$pool") answers (queues ${QUEUES[$pool]})"
+      say "$(node_name "$pool") answers (queues ${QUEUES[$pool]:-$pool})"
       return 0
     fi
     alive "$RUN_DIR/worker-$pool.pid" || break
@@ -91,7 +108,7 @@ load_env() {
 running() {
   [[ -f $RUN_DIR/env ]] && alive "$RUN_DIR/redis.pid" || return 1
   local pool
-  for pool in "${POOLS[@]}"; do alive "$RUN_DIR/worker-$pool.pid" || return 1; done
+  for pool in "${WORKERS[@]}"; do alive "$RUN_DIR/worker-$pool.pid" || return 1; done
 }
 
 cmd_start() {
@@ -105,7 +122,8 @@ cmd_start() {
   load_env
   local pool
   for pool in "${POOLS[@]}"; do start_worker "$pool"; done
-  for pool in "${POOLS[@]}"; do
+  for pool in "${STOCK_WORKERS[@]}"; do start_stock_worker "$pool"; done
+  for pool in "${WORKERS[@]}"; do
     wait_worker "$pool" || { cmd_stop; return 1; }
   done
   say "up; eval \"\$(scripts/local-cluster.sh env${RUN_DIR_ARG})\" to use it, 'stop' to end it"
@@ -130,7 +148,7 @@ cmd_stop() {
   [[ -d $RUN_DIR ]] || return 0
   local pool stoppers=()
   # Workers first (in parallel: each may finish its running tasks), then the Redis they need meanwhile.
-  for pool in "${POOLS[@]}"; do stop_pid "$RUN_DIR/worker-$pool.pid" 1 & stoppers+=($!); done
+  for pool in "${WORKERS[@]}"; do stop_pid "$RUN_DIR/worker-$pool.pid" 1 & stoppers+=($!); done
   wait "${stoppers[@]}"
   stop_pid "$RUN_DIR/redis.pid" 0
   rm -f "$RUN_DIR/env" "$RUN_DIR/redis.conf"

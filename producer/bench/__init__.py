@@ -2,8 +2,9 @@
 bench/results/<date>/.
 
 The clients (``executor``, ``commands``, ``memory``): our executor against raw Celery on the prefork worker:
-no-op throughput, round-trip latency, Redis commands and client memory per task. The pools (``pools``):
-every pool on CPU and IO workloads, makespan over the ideal, both clients side by side.
+no-op throughput, round-trip latency, Redis commands and client memory per task. Against stock Celery
+(``stock``): the same no-ops, round trips, chunked maps and sleeps on stock Celery's own workers, pool by
+pool. The pools (``pools``): every pool on CPU and IO workloads, makespan over the ideal, both clients side by side.
 The cluster is whatever ``REDIS_URL`` reaches, with one worker per pool on a queue named after it
 (``scripts/local-cluster.sh``; ``scripts/bench.sh`` starts one, runs this, and stops it).
 
@@ -27,6 +28,8 @@ from producer.bench.report import show, write
 from producer.bench.rig import CLIENTS_QUEUE, FULL, QUICK, Rig
 from producer.bench.steady import MODES as STEADY_MODES
 from producer.bench.steady import steady_or_problem
+from producer.bench.stock.race import RACE_POOLS, race
+from producer.bench.stock.race import steps as race_steps
 from producer.bench.summary import BenchResults
 from producer.session import Session
 
@@ -67,6 +70,10 @@ def measure(rig: Rig, started: str) -> BenchResults:
             latency = latency_or_problem(rig, advance)
         with progress("redis commands per task", len(COMMAND_VARIANTS)) as advance:
             commands = commands_or_problem(rig, advance)
+    stock = None
+    if all(pool in rig.pools for pool in RACE_POOLS):
+        with progress("against stock celery", race_steps(rig)) as advance:
+            stock = race(rig, advance)
     with progress("memory per pending task", len(MEMORY_VARIANTS)) as advance:
         memory = memory_or_problem(rig, advance)
     steady = []
@@ -78,4 +85,4 @@ def measure(rig: Rig, started: str) -> BenchResults:
         pools = measure_pools(rig, loads, advance)
     machine["load_average_at_end"] = load_average()
     return BenchResults(rig.session.quick, sizes, started, now(), machine, rig.workers, throughput, latency,
-                        commands, memory, steady, loads, pools, rig.problems)
+                        commands, memory, steady, loads, pools, rig.problems, stock)

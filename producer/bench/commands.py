@@ -33,7 +33,8 @@ from producer.terminal import Advance
 from worker.app import client_app, create_app
 from worker.tasks import demo as tasks
 
-VARIANTS = (RAW, SUBMIT, MAP)
+MAP_CHUNKED = "executor.map(chunksize)"
+VARIANTS = (RAW, SUBMIT, MAP, MAP_CHUNKED)
 
 
 @dataclass(frozen=True)
@@ -107,20 +108,22 @@ def monitored(redis_url: str, admin: redis.Redis) -> Iterator[list[tuple[str, st
         thread.join(60)
 
 
-def round_trips(variant: str, raw_app: Celery, executor: CeleryExecutor, n: int) -> Callable[[], object]:
-    """``n`` no-ops sent and waited for the way the throughput runs do it."""
+def round_trips(variant: str, raw_app: Celery, executor: CeleryExecutor, n: int,
+                chunksize: int) -> Callable[[], object]:
+    """``n`` no-ops sent and waited for the way the throughput runs do it (chunked: ``chunksize`` a message)."""
     timeout = deadline_for(n * 0.01)
     if variant == RAW:
         task = raw_app.tasks[tasks.cpu_bound.name]
         return lambda: collect([task.delay(0) for _ in range(n)], timeout)
     if variant == SUBMIT:
         return lambda: settle([executor.submit(tasks.cpu_bound, 0) for _ in range(n)], timeout)
-    return lambda: list(executor.map(tasks.cpu_bound, repeat(0, n), timeout=timeout))
+    size = chunksize if variant == MAP_CHUNKED else 1
+    return lambda: list(executor.map(tasks.cpu_bound, repeat(0, n), timeout=timeout, chunksize=size))
 
 
 def count_one(probe: ProbeUser, rig: Rig, variant: str, clients: tuple[Celery, CeleryExecutor]) -> CommandCount:
     n = rig.sizes.command_tasks
-    run = round_trips(variant, *clients, n)
+    run = round_trips(variant, *clients, n, rig.sizes.chunk_size)
     with monitored(rig.redis_url, probe.admin) as lines:
         run()
         mine = probe.addresses()  # before the window closes, while every connection is still open

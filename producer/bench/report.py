@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from celery_futures.protocol.pools import POOLS
 from producer.bench.pools import VARIANTS
+from producer.bench.stock.tables import stock_charts, stock_tables
 from producer.bench.summary import KIB, BenchResults, document, latencies, speeds, targets
+from producer.bench.table import Table, times, verdict
 from producer.terminal import Terminal, format_cell, save_bar_chart
 
 MIB = 1024 * 1024
 
 METHOD = """\
-How each number is measured (the code says the same in `producer/bench_*.py`):
+How each number is measured (the code says the same in `producer/bench/`):
 
 - **Throughput**: a batch of no-ops (`cpu_bound(0)`: `map` needs an argument, `noop()` takes none) on the
   prefork worker, from the first send to the last result; median of the rounds, the clients taking turns
@@ -33,30 +32,19 @@ How each number is measured (the code says the same in `producer/bench_*.py`):
 - **Memory**: `tracemalloc` in this process while the tasks are pending in a database no worker or other
   client uses; Redis bytes are the growth of `used_memory`. Afterwards everything is cancelled and deleted,
   and that database must be empty.
+- **Against stock Celery**: a plain Celery app (`bench/stock_app.py`: no code of ours, default
+  settings) on its own workers with events on (`-E`), one per pool, beside ours, at the same concurrency.
+  Every client runs the same no-op and waits for every result; rounds rotate who goes first. *main CPU* is
+  the worker's own rusage (`inspect stats`), *children CPU* its prefork children's (`/proc`), *Redis
+  commands* the `INFO commandstats` growth by command, every client's (the idle workers' polling
+  included). *Chunks*: `map(chunksize=N)` against stock `task.chunks(items, N)`. *Sleeps*: blocking sleeps
+  on threads, makespan.
 - **Pools**: makespan (first send to last result) over ideal. CPU ideal = N x t / min(N, concurrency, cores);
   IO ideal = N x t / min(N, concurrency); t is one task's body run alone in the producer (the spin, the
   sleep, the BLPOP), median of 7. Redis resolves a BLPOP timeout on its `hz` ticks: 50 ms becomes ~100 ms,
   and socket waits end on those ticks, which can hide Celery's per-task cost (io_socket ratios near or
   below 1 say the pool overlaps the waits, not that Celery is free).
 """
-
-
-@dataclass(frozen=True)
-class Table:
-    key: str
-    title: str
-    columns: Sequence[str]
-    rows: Sequence[Sequence[Any]]
-    chart: str | None = None
-    """File name of the PNG that goes with the table, if any."""
-
-
-def verdict(passed: bool | None) -> str:
-    return "not measured" if passed is None else ("pass" if passed else "FAIL")
-
-
-def times(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
 
 
 def machine_table(results: BenchResults) -> Table:
@@ -150,9 +138,8 @@ def problems_table(results: BenchResults) -> Table:
 
 def tables(results: BenchResults) -> list[Table]:
     return [machine_table(results), workers_table(results), targets_table(results), throughput_table(results),
-            latency_table(results), commands_table(results), memory_table(results), steady_table(results),
-            workloads_table(results),
-            pools_table(results), problems_table(results)]
+            latency_table(results), *stock_tables(results.stock), commands_table(results), memory_table(results),
+            steady_table(results), workloads_table(results), pools_table(results), problems_table(results)]
 
 
 def markdown_table(table: Table) -> list[str]:
@@ -193,6 +180,7 @@ def save_charts(results: BenchResults, folder: Path) -> dict[str, Path]:
             groups=[m.variant for m in results.memory],
             series={"bytes": [m.client_bytes / m.count for m in results.memory]})
     charts.update(pool_charts(results, folder))
+    charts.update(stock_charts(results.stock, folder))
     return charts
 
 

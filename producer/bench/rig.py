@@ -44,14 +44,18 @@ class Sizes:
     io_tasks: int
     steady_tasks: int
     steady_rounds: int
+    chunk_items: int
     cpu_task_seconds: float = 0.02
     io_task_seconds: float = 0.05
+    chunk_size: int = 64
 
 
 FULL = Sizes(throughput_tasks=2000, throughput_rounds=5, latency_calls=300, command_tasks=1000,
-             pending_tasks=20_000, cpu_tasks=100, io_tasks=400, steady_tasks=20_000, steady_rounds=5)
+             pending_tasks=20_000, cpu_tasks=100, io_tasks=400, steady_tasks=20_000, steady_rounds=5,
+             chunk_items=20_000)
 QUICK = Sizes(throughput_tasks=200, throughput_rounds=2, latency_calls=50, command_tasks=200,
-              pending_tasks=2000, cpu_tasks=10, io_tasks=20, steady_tasks=300, steady_rounds=3)
+              pending_tasks=2000, cpu_tasks=10, io_tasks=20, steady_tasks=300, steady_rounds=3,
+              chunk_items=640)
 
 
 PING_SECONDS = 2.0

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from producer.bench.commands import CommandCount
+from producer.bench.commands import MAP_CHUNKED, CommandCount
 from producer.bench.executor import LATENCY_VARIANTS, MAP, RAW, SUBMIT, THROUGHPUT_VARIANTS, ThroughputRun
 from producer.bench.memory import CELERY_FUTURE, MemoryCost
 from producer.bench.pools import PoolRun, Workload
 from producer.bench.rig import Sizes
 from producer.bench.steady import FLAT_BYTES, MODES, SteadyRound, growth
+from producer.bench.stock.race import StockRace
+from producer.bench.stock.verdict import goals, standings
 from producer.cluster import WorkerInfo
 
 KIB = 1024
@@ -41,6 +43,8 @@ class BenchResults:
     workloads: list[Workload]
     pools: list[PoolRun]
     problems: list[str]
+    stock: StockRace | None = None
+    """The race against stock Celery (None when its workers were not there)."""
 
     @property
     def ok(self) -> bool:
@@ -140,6 +144,10 @@ def targets(results: BenchResults) -> list[Target]:
         check(f"no-op throughput, {MAP} / raw", speed.get(MAP), ">= 1.3x", lambda x: x >= 1.3),
         check(f"round trip p50, {SUBMIT} / raw", p50.get(SUBMIT), "<= 1.15x", lambda x: x <= 1.15),
         check("client memory per pending future (bytes)", memory, "<= 3 KiB (3072)", lambda x: x <= 3 * KIB),
+        *(check(f"producer Redis commands per task, {c.variant}", c.producer_per_task,
+                "< 1" if c.variant == MAP_CHUNKED else "<= 2",
+                (lambda x: x < 1) if c.variant == MAP_CHUNKED else (lambda x: x <= 2))
+          for c in results.commands if c.variant != RAW),
         *(check(f"producer memory, last round over first, {mode} (traced bytes)",
                 growth(results.steady, mode, lambda row: row.traced_bytes), f"<= {FLAT_BYTES:,}",
                 lambda x: x <= FLAT_BYTES) for mode in MODES if results.steady),
@@ -165,6 +173,7 @@ def document(results: BenchResults) -> dict[str, Any]:
             "steady_state_memory": [asdict(row) for row in results.steady],
             "workloads": [asdict(w) for w in results.workloads],
             "pool_runs": [asdict(p) for p in results.pools],
+            "stock": None if results.stock is None else asdict(results.stock),
         },
         "summary": {
             "throughput": [asdict(s) for s in speeds(results.throughput)],
@@ -177,4 +186,10 @@ def document(results: BenchResults) -> dict[str, Any]:
             "pools_makespan_over_ideal": [{**asdict(p), "ratio": p.ratio} for p in results.pools],
         },
         "targets": [asdict(t) for t in targets(results)],
+        "stock": None if results.stock is None else {
+            "standings": [asdict(row) for row in standings(results.stock.runs)],
+            "chunks": [asdict(row) for row in standings(results.stock.chunked)],
+            "sleeps": [asdict(row) for row in standings(results.stock.sleeps)],
+            "targets": [asdict(g) for g in goals(results.stock)],
+        },
     }

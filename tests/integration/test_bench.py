@@ -8,6 +8,7 @@ timings are what the benchmark records, not what it promises.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -18,17 +19,26 @@ from typing import Any
 import pytest
 
 from celery_futures.protocol.pools import POOLS
-from producer.processes import RedisServer, WorkerProcess
+from producer.processes import RedisServer, WorkerFactory, WorkerProcess
 
 RUN_TIMEOUT = 180
-SECTIONS = ("executor throughput", "round-trip latency", "redis commands per task", "memory per pending task",
-            "producer memory, round after round", "pools x workloads")
+SECTIONS = ("executor throughput", "round-trip latency", "redis commands per task", "against stock celery",
+            "memory per pending task", "producer memory, round after round", "pools x workloads")
 CHARTS = ("throughput.png", "latency.png", "memory.png", "pools-cpu.png", "pools-io_sleep.png",
-          "pools-io_socket.png")
+          "pools-io_socket.png", "stock.png", "stock-commands.png", "stock-latency.png")
+STOCK_WORKERS = {"stock-prefork": ("prefork", 2), "stock-threads": ("threads", 10), "stock-gevent": ("gevent", 100),
+                 "stock-threads-safe": ("threads", 10), "stock-gevent-safe": ("gevent", 100)}
+BENCH_DIR = str(Path(__file__).resolve().parents[2] / "bench")
 
 
 @pytest.fixture(scope="session")
-def bench_workers(pool_queue_workers: dict[str, WorkerProcess]) -> dict[str, WorkerProcess]:
+def bench_workers(pool_queue_workers: dict[str, WorkerProcess],
+                  worker_factory: WorkerFactory) -> dict[str, WorkerProcess]:
+    """Ours, one per pool, and stock Celery's (``bench/stock_app.py``, events on) on ``stock-<pool>[-safe]``."""
+    for queue, (pool, concurrency) in STOCK_WORKERS.items():
+        safe = "1" if queue.endswith("-safe") else "0"
+        worker_factory.start_celery("stock_app", pool, concurrency, queue, events=True,
+                                    env={"PYTHONPATH": BENCH_DIR, "STOCK_THREAD_SAFE_BACKEND": safe})
     return pool_queue_workers
 
 
@@ -75,9 +85,9 @@ def test_results_json_holds_machine_workers_and_every_section(document: dict[str
     assert {"cores", "cpu_model", "ram_gib", "python", "redis_server", "redis_hz", "load_average_at_start",
             "load_average_at_end"} <= set(machine)
     assert set(machine["packages"]) == {"celery", "kombu", "redis", "gevent"}
-    assert sorted(w["pool"] for w in document["workers"]) == sorted(POOLS)
+    assert sorted(w["pool"] for w in document["workers"]) == sorted([*POOLS, *(p for p, _ in STOCK_WORKERS.values())])
     assert set(document["measured"]) == {"throughput_runs", "latency_seconds", "commands", "memory",
-                                         "steady_state_memory", "workloads", "pool_runs"}
+                                         "steady_state_memory", "workloads", "pool_runs", "stock"}
     assert set(document["summary"]) >= {"throughput", "latency", "producer_commands_per_task",
                                         "client_bytes_per_pending_task", "pools_makespan_over_ideal"}
 
@@ -97,8 +107,12 @@ def test_the_clients_were_measured_the_promised_number_of_times(document: dict[s
 def test_commands_of_the_producer_are_told_from_the_workers(document: dict[str, Any]) -> None:
     """MONITOR sees each task pushed once, by the producer's connections (the probe user's) and by no other."""
     commands = document["measured"]["commands"]
-    assert [c["variant"] for c in commands] == ["raw delay().get()", "executor.submit", "executor.map"]
-    assert all(c["producer"]["LPUSH"] == c["tasks"] == document["sizes"]["command_tasks"] for c in commands)
+    assert [c["variant"] for c in commands] == ["raw delay().get()", "executor.submit", "executor.map",
+                                                "executor.map(chunksize)"]
+    sizes = document["sizes"]
+    assert all(c["tasks"] == sizes["command_tasks"] for c in commands)
+    assert [c["producer"]["LPUSH"] for c in commands] == [sizes["command_tasks"]] * 3 + [
+        math.ceil(sizes["command_tasks"] / sizes["chunk_size"])]  # one message per chunk
     assert all("LPUSH" not in c["others"] and c["others"]["BRPOP"] > 0 for c in commands)
 
 
@@ -123,7 +137,7 @@ def test_the_pools_have_every_workload_and_client(document: dict[str, Any],
 def test_report_and_charts_are_written(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     _, out = quick_run
     report = (out / "report.md").read_text()
-    for title in ("## Machine", "## Targets", "## No-op throughput", "## Redis commands",
+    for title in ("## Machine", "## Targets", "## No-op throughput", "## Redis commands", "## Targets against stock",
                   "## Memory per pending task", "## Pools x workloads"):
         assert title in report
     for chart in CHARTS:
@@ -154,3 +168,24 @@ def test_steady_state_memory_has_every_round_of_both_ways_and_a_verdict(document
     assert all(r["tasks"] == document["sizes"]["steady_tasks"] and r["rss_trimmed_bytes"] > 0 for r in rows)
     verdicts = [t for t in document["targets"] if t["name"].startswith("producer memory, last round over first")]
     assert len(verdicts) == 2 and all(t["measured"] is not None for t in verdicts)
+
+
+def test_stock_celery_races_every_client_on_every_pool(document: dict[str, Any]) -> None:
+    """Each pool's clients ran every round with the promised tasks, and each batch's costs were read."""
+    sizes, stock = document["sizes"], document["measured"]["stock"]
+    clients = {"prefork": {"stock Celery", "raw client, our worker", "executor.submit", "executor.map"}}
+    for pool in ("threads", "gevent"):
+        clients[pool] = clients["prefork"] | {"stock Celery, thread-safe backend"}
+    cells = [(run["pool"], run["client"]) for run in stock["runs"]]
+    assert sorted(cells) == sorted((pool, client) for pool, names in clients.items() for client in names
+                                   for _ in range(sizes["throughput_rounds"]))
+    assert all(run["tasks"] == sizes["throughput_tasks"] and run["main_cpu_seconds"] is not None
+               and run["commands"]["lpush"] >= run["tasks"] for run in stock["runs"])
+    prefork = [run for run in stock["runs"] if run["pool"] == "prefork"]
+    assert all(run["children_cpu_seconds"] is not None for run in prefork)
+    assert {run["client"] for run in stock["chunked"]} == {"executor.map(chunksize)", "stock task.chunks()"}
+    assert all(run["tasks"] == sizes["chunk_items"] for run in stock["chunked"])
+    assert {client: len(samples) for client, samples in stock["latency_seconds"].items()} == {
+        client: sizes["latency_calls"] for client in ("stock Celery", "raw client, our worker", "executor.submit")}
+    goals = document["stock"]["targets"]
+    assert len(goals) == 11 and all(goal["measured"] is not None for goal in goals)
