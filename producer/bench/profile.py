@@ -33,6 +33,9 @@ from worker.tasks import demo as tasks
 RATE = 250
 """Samples per second: enough for a few thousand samples per batch, little enough not to slow the worker."""
 LINE_NUMBER = re.compile(r":\d+\)$")
+TRUNK_SHARE = 0.8
+"""Frames in more of the samples than this are the process's trunk (its main loop and what called it)."""
+SOCKET_READ = "_read_from_socket ("  # SocketBuffer._read_from_socket: a blocking wait for a reply
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Profile:
     """Frame -> share of samples it appears in, largest first."""
     own: list[tuple[str, float]]
     """Frame -> share of samples it is the innermost frame of, largest first."""
+    waits: list[tuple[str, float]]
+    """Caller -> share of samples spent waiting for a Redis reply it asked for (a round trip in the loop)."""
 
 
 def frame_name(frame: str) -> str:
@@ -53,10 +58,25 @@ def frame_name(frame: str) -> str:
     return re.sub(r"\(.*(?:site-packages|lib/python3\.\d+)/", "(", frame)
 
 
-def summarize(raw: str, top: int) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
-    """From py-spy's raw format (``frame;frame;... count`` per line): samples, inclusive and self shares."""
+@dataclass(frozen=True)
+class Summary:
+    samples: int
+    inclusive: list[tuple[str, float]]
+    own: list[tuple[str, float]]
+    waits: list[tuple[str, float]]
+
+
+def redis_caller(frames: list[str]) -> str:
+    """The innermost frame outside redis-py: who is waiting for the reply."""
+    return next((frame for frame in reversed(frames) if "(redis/" not in frame), "?")
+
+
+def summarize(raw: str, top: int) -> Summary:
+    """From py-spy's raw format (``frame;frame;... count`` per line): samples, inclusive and self shares (the
+    trunk left out), and the samples spent in a socket read for Redis, by who asked."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    waits: Counter[str] = Counter()
     total = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -66,9 +86,12 @@ def summarize(raw: str, top: int) -> tuple[int, list[tuple[str, float]], list[tu
         frames = [frame_name(frame) for frame in stack.split(";")]
         total += count
         own[frames[-1]] += count
+        if SOCKET_READ in frames[-1]:
+            waits[redis_caller(frames)] += count
         for frame in set(frames):
             inclusive[frame] += count
-    return total, shares(inclusive, total, top), shares(own, total, top)
+    branches = Counter({name: n for name, n in inclusive.items() if n <= TRUNK_SHARE * total})
+    return Summary(total, shares(branches, total, top), shares(own, total, top), shares(waits, total, top))
 
 
 def shares(counter: Counter[str], total: int, top: int) -> list[tuple[str, float]]:
@@ -85,9 +108,15 @@ def worker_pid(app: Celery, queue: str) -> tuple[str, int]:
     return node, int(stats[node]["pid"])
 
 
+def py_spy() -> str:
+    """The py-spy beside this interpreter (the venv's, from the ``dev`` extra), else the one on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else "py-spy"
+
+
 def profiled(pid: int, out: Path, batch: Any) -> float:
     """Run ``batch()`` with py-spy sampling ``pid``; returns the batch's seconds."""
-    spy = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", str(RATE), "--format", "raw",
+    spy = subprocess.Popen([py_spy(), "record", "--pid", str(pid), "--rate", str(RATE), "--format", "raw",
                             "--nonblocking", "--output", str(out)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE)
     time.sleep(1.0)  # py-spy attaches before the first task goes out
@@ -117,8 +146,9 @@ def profile_both(redis_url: str, tasks_per_batch: int, folder: Path, top: int) -
             _, pid = worker_pid(stock, queue)
             out = folder / f"profile-{queue}.txt"
             seconds = profiled(pid, out, batch)
-            samples, inclusive, own = summarize(out.read_text(), top)
-            found.append(Profile(who, tasks_per_batch, seconds, samples, inclusive, own))
+            summary = summarize(out.read_text(), top)
+            found.append(Profile(who, tasks_per_batch, seconds, summary.samples, summary.inclusive, summary.own,
+                                 summary.waits))
     stock.close()
     return found
 
@@ -130,7 +160,9 @@ def markdown(profiles: list[Profile]) -> str:
     for p in profiles:
         lines += [f"## {p.who}", "", f"{p.tasks} tasks in {p.seconds:.1f} s; {p.samples} samples "
                   f"({1000 * p.samples / RATE / p.tasks:.2f} ms busy per task).", "",
-                  "| frame (inclusive) | share |", "|---|---|",
+                  "| waiting for a Redis reply, asked by | share |", "|---|---|",
+                  *(f"| `{name}` | {share:.1%} |" for name, share in p.waits), "",
+                  "| frame (inclusive, below the main loop) | share |", "|---|---|",
                   *(f"| `{name}` | {share:.1%} |" for name, share in p.inclusive), "",
                   "| frame (self) | share |", "|---|---|",
                   *(f"| `{name}` | {share:.1%} |" for name, share in p.own), ""]
