@@ -120,10 +120,11 @@ def run_scenario(conn: Connection, scenario: Scenario, *, progress: ProgressMode
     Every setting is checked first, so a bad environment variable is one line and exit 2 before any output.
     """
     try:
-        ClientSettings.from_env(redis_url=conn.redis_url, queue=conn.queue).standalone()  # every variable
+        settings = ClientSettings.from_env(redis_url=conn.redis_url, queue=conn.queue).standalone()  # every variable
     except SettingsError as exc:
         raise BadEnvironmentError(str(exc)) from None
-    session = Session(Terminal(json_output=conn.json_output, progress=progress), conn.redis_url, conn.queue, quick)
+    session = Session(Terminal(json_output=conn.json_output, progress=progress), conn.redis_url, conn.queue, quick,
+                      sentinel_master=settings.sentinel_master, sentinel_password=settings.sentinel_password)
     try:
         ok = scenario(session)
     except KeyboardInterrupt:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from celery_futures import CeleryExecutor
 from celery_futures.protocol.pools import pool_of_implementation
@@ -43,14 +45,25 @@ def workers(client: CeleryExecutor | Celery, timeout: float = 2.0) -> list[Worke
 
 
 def wait_for_workers(client: CeleryExecutor | Celery, queue: str, seconds: float, terminal: Any) -> list[WorkerInfo]:
-    """The workers, once one consumes ``queue`` (asking every couple of seconds), or what answered at the end."""
+    """The workers, once one consumes ``queue`` (asking every second), or what answered at the end. A broker
+    that is away meanwhile (a restart, a failover) is asked again, and named if it is still away at the end."""
     deadline = time.monotonic() + seconds
-    found = workers(client)
+    found, away = answering(client)
     while capacity(found, queue) == 0 and time.monotonic() < deadline:
-        terminal.status(f"waiting for a worker on queue {queue!r}...")
+        terminal.status(f"waiting for a worker on queue {queue!r}..." + (f" (the broker: {away})" if away else ""))
         time.sleep(1.0)
-        found = workers(client)
+        found, away = answering(client)
+    if away:
+        raise ConnectionError(f"cannot ask the workers: the broker is away ({away})")
     return found
+
+
+def answering(client: CeleryExecutor | Celery) -> tuple[list[WorkerInfo], str | None]:
+    """:func:`workers`, or none and why when the broker cannot be reached right now."""
+    try:
+        return workers(client), None
+    except (RedisError, OperationalError, OSError) as exc:
+        return [], f"{type(exc).__name__}: {exc}"
 
 
 def capacity(found: list[WorkerInfo], queue: str) -> int:

@@ -11,7 +11,7 @@ from concurrent.futures import wait
 from typing import Any
 
 from celery_futures import CeleryExecutor, CeleryFuture
-from producer.cluster import capacity, queue_of, wait_for_workers, workers
+from producer.cluster import capacity, queue_of, wait_for_workers
 from producer.gates import new_gate_name, open_gate
 from producer.session import Session
 from producer.terminal import Terminal
@@ -77,7 +77,7 @@ def show_failure(executor: CeleryExecutor, terminal: Terminal) -> bool:
 
 
 def show_cancel(executor: CeleryExecutor, terminal: Terminal) -> bool:
-    slots = capacity(workers(executor), queue_of(executor))
+    slots = capacity(wait_for_workers(executor, queue_of(executor), WORKER_WAIT_SECONDS, terminal), queue_of(executor))
     gate, witness = new_gate_name(), f"demo-{uuid.uuid4().hex[:8]}"
     blockers = [executor.submit(tasks.gate, gate, TIMEOUT) for _ in range(slots)]
     wait_running(blockers)

@@ -22,10 +22,14 @@ class Session:
     quick: bool = False
     """CI-sized workloads: same facts, smaller numbers."""
     executors: list[CeleryExecutor] = field(default_factory=list)
+    sentinel_master: str | None = None
+    """With a ``sentinel://`` ``redis_url``: the master's name (``REDIS_SENTINEL_MASTER``)."""
+    sentinel_password: str | None = field(default=None, repr=False)
 
     def executor(self, *, queue: str | None = None, max_workers: int | None = None) -> CeleryExecutor:
         """A new executor on ``queue`` (default: the session's), closed with the session."""
-        app = client_app(self.redis_url) if self.redis_url else demo_app
+        app = client_app(self.redis_url, self.sentinel_master, self.sentinel_password) if self.redis_url \
+            else demo_app
         created = CeleryExecutor(app, max_workers=max_workers, queue=queue or self.queue)
         self.executors.append(created)
         return created

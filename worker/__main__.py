@@ -29,9 +29,10 @@ def main() -> None:
     from celery import maybe_patch_concurrency
 
     maybe_patch_concurrency()  # patches gevent now, before redis/ssl/socket users are imported
+    from worker.app import app  # the very app Celery runs (``--app=worker.app:app``), from the exported env
     from worker.preflight import wait_for_redis
 
-    if not wait_for_redis(settings.redis_url, settings.connect_attempts):
+    if not wait_for_redis(app, settings.redis_address, settings.connect_attempts):
         sys.exit(1)
     from celery.bin.celery import main as celery_main
 

@@ -17,6 +17,7 @@ from celery import Celery
 
 import celery_futures
 from celery_futures.protocol.pools import DEFAULT_POOL, POOLS
+from celery_futures.protocol.sentinel import ENV_SENTINEL_MASTER, ENV_SENTINEL_PASSWORD, redis_settings
 from celery_futures.protocol.settings import (
     ALLOWLIST_SETTING,
     DEFAULT_QUEUE,
@@ -32,14 +33,17 @@ TASK_MODULES = ["worker.tasks.demo", "worker.tasks.lessons", "worker.tasks.ledge
 
 
 def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green: bool = False,
-                  max_message_bytes: int | None = None, allowlist: str | None = None) -> dict[str, Any]:
+                  max_message_bytes: int | None = None, allowlist: str | None = None,
+                  sentinel_master: str | None = None, sentinel_password: str | None = None) -> dict[str, Any]:
     """Celery settings of our demo, each with the reason we want it. What the protocol itself needs (JSON
-    only, result retries, the message guard, redelivery timings) ``celery_futures.install`` adds."""
+    only, result retries, the message guard, redelivery timings) ``celery_futures.install`` adds.
+    ``sentinel_master`` (and the sentinels' own ``sentinel_password``) go with a ``sentinel://`` URL."""
+    # Redis is both the broker and the result backend: one service to run (or one Sentinel group).
+    where = redis_settings(redis_url, sentinel_master, sentinel_password)
     return {
-        # Redis is both the broker and the result backend: one service to run.
-        "broker_url": redis_url,
-        "result_backend": redis_url,
-        "broker_transport_options": {MAX_BYTES_OPTION: max_message_bytes or c.DEFAULT_MAX_MESSAGE_BYTES},
+        **where,
+        "broker_transport_options": {**where.get("broker_transport_options", {}),
+                                     MAX_BYTES_OPTION: max_message_bytes or c.DEFAULT_MAX_MESSAGE_BYTES},
         ALLOWLIST_SETTING: allowlist if allowlist is not None else ",".join(c.DEMO_ALLOWLIST),
         # Task events (including "sent" for tasks still queued) feed Flower's live views.
         "worker_send_task_events": True,
@@ -67,19 +71,21 @@ def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green:
     }
 
 
-def create_app(redis_url: str, result_ttl: int = c.DEFAULT_RESULT_TTL, default_queue: str = DEFAULT_QUEUE) -> Celery:
+def create_app(redis_url: str, result_ttl: int = c.DEFAULT_RESULT_TTL, default_queue: str = DEFAULT_QUEUE, *,
+               sentinel_master: str | None = None, sentinel_password: str | None = None) -> Celery:
     """Our demo app's settings on ``redis_url``, installed, for a process that talks to workers there (the
     lab's executors, health checks, the bench's raw client, tests). Our tasks are Celery's shared tasks, so
     this app has them too once it loads the task modules (``imports``) before it is finalized."""
     client = Celery("worker", set_as_current=False)
-    client.config_from_object(celery_config(redis_url, result_ttl, default_queue))
+    client.config_from_object(celery_config(redis_url, result_ttl, default_queue, sentinel_master=sentinel_master,
+                                            sentinel_password=sentinel_password))
     return celery_futures.install(client)
 
 
 @functools.cache
-def client_app(redis_url: str) -> Celery:
+def client_app(redis_url: str, sentinel_master: str | None = None, sentinel_password: str | None = None) -> Celery:
     """One :func:`create_app` per URL for the lab's executors (an app's connections are pooled: reuse it)."""
-    return create_app(redis_url)
+    return create_app(redis_url, sentinel_master=sentinel_master, sentinel_password=sentinel_password)
 
 
 class EnvConfig(Mapping[str, Any]):
@@ -99,6 +105,8 @@ class EnvConfig(Mapping[str, Any]):
                 green=POOLS.get(env.get(c.ENV_POOL, DEFAULT_POOL), POOLS[DEFAULT_POOL]).is_green,
                 max_message_bytes=max_message_bytes_from(env),
                 allowlist=str(allowlist_from(env)),
+                sentinel_master=env.get(ENV_SENTINEL_MASTER),
+                sentinel_password=env.get(ENV_SENTINEL_PASSWORD),
             )
         return self._config
 

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from celery_futures.protocol.pools import POOLS
+from celery_futures.protocol.sentinel import ENV_SENTINEL_MASTER, ENV_SENTINEL_PASSWORD
 from worker import constants as c
 from worker.settings import SettingsError, WorkerSettings
 
@@ -70,6 +71,10 @@ def summary(settings: WorkerSettings) -> str:
 def export_to_env(settings: WorkerSettings, environ: dict[str, str]) -> None:
     """Hand the resolved settings to Celery's import of ``worker.app`` and to the pool's children."""
     environ[c.ENV_REDIS_URL] = settings.redis_url
+    for name, value in ((ENV_SENTINEL_MASTER, settings.sentinel_master),
+                        (ENV_SENTINEL_PASSWORD, settings.sentinel_password)):
+        if value is not None:
+            environ[name] = value
     environ[c.ENV_POOL] = settings.pool.name
     environ[c.ENV_CONCURRENCY] = str(settings.concurrency)
     environ[c.ENV_NAME] = settings.name

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from celery_futures.protocol.redis_check import redis_problem
+from celery_futures.protocol.redis_check import backend_problem
 from worker.app import create_app
 from worker.settings import WorkerSettings
 
@@ -19,12 +19,13 @@ PING_TIMEOUT_SECONDS = 2.0
 
 def check_worker(settings: WorkerSettings) -> int:
     """Return the exit status: 0 if ``settings.name`` answered, 1 if Redis or the worker did not."""
-    problem = redis_problem(settings.redis_url)
-    if problem is not None:
-        logger.error("cannot use Redis at %s: %s", settings.redis_address, problem)
-        return 1
-    app = create_app(settings.redis_url, settings.result_ttl, settings.queues[0])
+    app = create_app(settings.redis_url, settings.result_ttl, settings.queues[0],
+                     sentinel_master=settings.sentinel_master, sentinel_password=settings.sentinel_password)
     try:
+        problem = backend_problem(app)
+        if problem is not None:
+            logger.error("cannot use Redis at %s: %s", settings.redis_address, problem)
+            return 1
         replies = app.control.ping(destination=[settings.name], timeout=PING_TIMEOUT_SECONDS)
     finally:
         app.close()

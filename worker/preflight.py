@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
-from celery_futures.protocol.redis_check import redis_problem
-from celery_futures.protocol.settings import parse_redis_url
+from celery_futures.protocol.redis_check import backend_problem
 
 logger = logging.getLogger("worker")
 
@@ -20,12 +20,12 @@ MAX_DELAY_SECONDS = 5.0
 
 
 def wait_for_redis(
-    url: str, attempts: int, sleep: Callable[[float], None] = time.sleep
+    app: Any, address: object, attempts: int, sleep: Callable[[float], None] = time.sleep
 ) -> bool:
-    """Ping until Redis answers; ``attempts`` = 0 means for ever. True once it answers."""
-    address = parse_redis_url(url)
+    """Ping ``app``'s Redis (``address`` in messages) until it answers; ``attempts`` = 0 means for ever. True
+    once it answers."""
     attempt = 0
-    while (problem := redis_problem(url)) is not None:
+    while (problem := backend_problem(app)) is not None:
         attempt += 1
         if attempts and attempt >= attempts:
             logger.error("cannot use Redis at %s: %s; giving up after %d attempt(s)", address, problem, attempt)

@@ -11,15 +11,17 @@ import os
 import re
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from celery_futures.protocol.allowlist import Allowlist
 from celery_futures.protocol.pools import DEFAULT_POOL, PoolSpec, UnknownPoolError, get_pool
+from celery_futures.protocol.sentinel import ENV_SENTINEL_MASTER, ENV_SENTINEL_PASSWORD, redis_settings
 from celery_futures.protocol.settings import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_QUEUE,
     DEFAULT_REDIS_URL,
     RedisAddress,
+    SentinelAddress,
     SettingsError,
     max_message_bytes_from,
     parse_allowlist,
@@ -99,10 +101,17 @@ class WorkerSettings:
     connect_attempts: int
     result_ttl: int
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    sentinel_master: str | None = None
+    """With a ``sentinel://`` URL, the master's name (``REDIS_SENTINEL_MASTER``)."""
+    sentinel_password: str | None = field(default=None, repr=False)
+    """The sentinels' own password (``REDIS_SENTINEL_PASSWORD``), if they have one."""
 
     @property
-    def redis_address(self) -> RedisAddress:
-        return parse_redis_url(self.redis_url)
+    def redis_address(self) -> RedisAddress | SentinelAddress | str:
+        """Where Redis is, for messages (never the password): ``host:port/db``, or for Sentinel the master's
+        name and its sentinels."""
+        address = parse_redis_url(self.redis_url)
+        return f"{self.sentinel_master} via {address}" if isinstance(address, SentinelAddress) else address
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | int | None) -> WorkerSettings:
@@ -110,7 +119,8 @@ class WorkerSettings:
         pick = Picker(dict(os.environ if env is None else env), overrides)
         pool = parse_pool(*pick("pool", c.ENV_POOL, DEFAULT_POOL))
         redis_url, url_from = pick("redis_url", c.ENV_REDIS_URL, DEFAULT_REDIS_URL)
-        parse_redis_url(redis_url, url_from)
+        master = pick.env.get(ENV_SENTINEL_MASTER)
+        redis_settings(redis_url, master, what=url_from)  # a sentinel:// URL without its master: named here
         given_name = pick.given("name", c.ENV_NAME)
         return cls(
             redis_url=redis_url,
@@ -124,6 +134,8 @@ class WorkerSettings:
             connect_attempts=parse_non_negative(*pick("connect_attempts", c.ENV_CONNECT_ATTEMPTS, "0")),
             result_ttl=result_ttl_from(pick.env),
             max_message_bytes=max_message_bytes_from(pick.env),
+            sentinel_master=master,
+            sentinel_password=pick.env.get(ENV_SENTINEL_PASSWORD),
         )
 
 

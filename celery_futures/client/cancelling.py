@@ -6,13 +6,16 @@ never runs anywhere. If Redis cannot be asked, ``cancel()`` returns False and th
 guess either way could contradict what happens. A running task is stopped by ``interrupt()`` as far as its
 pool allows: the cooperative flag always, plus the pool's own signal or greenlet kill where it has one.
 The claim is not decided while the client's marker is gone (Redis lost its data and, with it, the claims of
-running tasks, until their workers reclaim them): ``cancel()`` is then False and the future stays pending.
+running tasks, until their workers reclaim them), nor, behind Sentinel, while no replica has confirmed it (a
+failover could lose it): ``cancel()`` is then False and the future stays pending until the task's own
+outcome, or the watchdog, settles it.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable
 
 import redis
@@ -42,6 +45,9 @@ class Canceller:
         self._revoke = revoke
         self.on_reset: Callable[[], None] = lambda: None
         """Called when a claim found the client's marker gone: the watchdog holds its judgment."""
+        self._unconfirmed: set[CeleryFuture] = set()
+        """Futures whose cancel was written, not confirmed by a replica: asked again by :meth:`retry_unconfirmed`."""
+        self._unconfirmed_lock = threading.Lock()
 
     def claim_cancel(self, future: CeleryFuture) -> bool | None:
         """True: cancelled before it started (never runs); False: a worker started it; None: Redis did not say."""
@@ -60,9 +66,24 @@ class Canceller:
             logger.warning("cannot cancel %s yet: Redis lost its data and the claims with it", future.task_id)
             self.on_reset()
             return None
+        if outcome.unconfirmed:  # a failover could still lose it: not a cancel yet (asked again every tick)
+            with self._unconfirmed_lock:
+                self._unconfirmed.add(future)
+            return None
         if outcome.owner is not None and future.execution is None:
             future.execution = outcome.owner.execution()
         return outcome.won
+
+    def retry_unconfirmed(self) -> None:
+        """Ask again for each cancel no replica had confirmed (the listener's tick): confirmed now, the future
+        is cancelled; a worker that started it meanwhile makes it run on; undecided (no replica yet, or no
+        Redis at all during a failover), it is asked again at the next tick."""
+        with self._unconfirmed_lock:
+            pending, self._unconfirmed = self._unconfirmed, set()
+        for future in pending:
+            if not future.done() and not future.cancel() and not (future.running() or future.done()):
+                with self._unconfirmed_lock:
+                    self._unconfirmed.add(future)
 
     def interrupt(self, future: CeleryFuture) -> Interrupt | None:
         execution = future.execution

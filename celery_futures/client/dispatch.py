@@ -85,8 +85,9 @@ class Dispatcher:
     def abandon(self, futures: list[CeleryFuture], cause: BaseException) -> None:
         """Sending failed: make sure none of these can run later, then fail them with the reason."""
         try:
-            decided = not any(outcome.reset for outcome in self._evidence.cancel([f.task_id for f in futures]))
-            problem = "" if decided else "Redis lost its data, claims included"
+            outcomes = self._evidence.cancel([f.task_id for f in futures])
+            decided = not any(outcome.reset or outcome.unconfirmed for outcome in outcomes)
+            problem = "" if decided else "Redis lost its data, claims included, or no replica confirmed the cancel"
         except redis.RedisError as exc:
             decided, problem = never_delivered(cause), str(exc)
         if not decided:

@@ -21,6 +21,7 @@ from celery_futures.client.future import CeleryFuture
 from celery_futures.protocol import keys as k
 from celery_futures.protocol.claims import CancelClaim, claim_for_cancel
 from celery_futures.protocol.keys import TASK_ID, alive_key, claim_key
+from celery_futures.protocol.replication import Fence
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +41,15 @@ class Snapshot:
 
 
 class Evidence:
-    def __init__(self, redis_client: Any, broker_client: Any, *, marker: str, ttl: int,
-                 meta_key: Callable[[str], str], decode: Callable[[bytes], Any]) -> None:
-        """``redis_client`` reaches the result backend's Redis (claims, heartbeats, results), ``broker_client``
+    def __init__(self, redis_client: Any, broker_client: Callable[[], Any], *, marker: str, ttl: int,
+                 meta_key: Callable[[str], str], decode: Callable[[bytes], Any], fence: Fence) -> None:
+        """``redis_client`` reaches the result backend's Redis (claims, heartbeats, results), ``broker_client()``
         the broker's (queues and kombu's ``unacked`` hash); usually they are one server. ``meta_key`` and
-        ``decode`` are the result backend's own key naming and decoding."""
+        ``decode`` are the result backend's own key naming and decoding; ``fence`` confirms a cancel with a
+        replica before it counts (``celery_futures/protocol/replication.py``)."""
         self._redis = redis_client
         self._broker = broker_client
+        self._fence = fence
         self.marker = marker
         self._ttl = ttl
         self._meta_key = meta_key
@@ -98,16 +101,22 @@ class Evidence:
 
     def transport_ids(self, queues: list[str]) -> Iterator[bytes]:
         """Client task ids in ``queues`` and in kombu's ``unacked`` hash (messages fetched, not acknowledged)."""
+        broker = self._broker()
         for queue in queues:
-            for start in range(0, self._broker.llen(queue), SCAN_PAGE):
-                for message in self._broker.lrange(queue, start, start + SCAN_PAGE - 1):
+            for start in range(0, broker.llen(queue), SCAN_PAGE):
+                for message in broker.lrange(queue, start, start + SCAN_PAGE - 1):
                     yield from TASK_ID.findall(message)
-        for _, message in self._broker.hscan_iter(Channel.unacked_key, count=SCAN_PAGE):
+        for _, message in broker.hscan_iter(Channel.unacked_key, count=SCAN_PAGE):
             yield from TASK_ID.findall(message)
 
     def cancel(self, task_ids: list[str]) -> list[CancelClaim]:
-        """Cancel claims for ``task_ids`` (each ``reset`` if the marker is gone)."""
-        return claim_for_cancel(self._redis, task_ids, self._ttl, self.marker)
+        """Cancel claims for ``task_ids`` (each ``reset`` if the marker is gone). Behind Sentinel the ones won
+        count only once a replica has them; otherwise they come back ``unconfirmed``, not won."""
+        outcomes = claim_for_cancel(self._redis, task_ids, self._ttl, self.marker)
+        if not any(o.won for o in outcomes) or self._fence.confirm(self._redis):
+            return outcomes
+        logger.warning("no replica confirmed %d cancel(s) in time; not deciding them yet", len(task_ids))
+        return [CancelClaim(won=False, unconfirmed=True) if o.won else o for o in outcomes]
 
     def decoded(self, value: bytes | None) -> Meta | None:
         if not value:

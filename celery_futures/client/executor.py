@@ -43,7 +43,9 @@ from celery_futures.protocol.installation import allowlist_of, is_installed, res
 from celery_futures.protocol.keys import client_key, task_prefix
 from celery_futures.protocol.policies import LostPolicy, parse_policy
 from celery_futures.protocol.pools import Interrupt
+from celery_futures.protocol.replication import fence_of
 from celery_futures.protocol.requirements import check_protocol_settings
+from celery_futures.protocol.sentinel import check_sentinel_settings
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ class CeleryExecutor(Executor):
         self.app = app or standalone_app(settings)
         self._owns_app = app is None
         redis_backend(self.app)  # a clear error now, not at the first message
+        check_sentinel_settings(self.app.conf)  # a sentinel:// URL without its master's name, by setting
         if app is not None and is_installed(app):
             check_protocol_settings(app)  # a setting against the protocol is refused here, by name
         if app is not None:
@@ -118,7 +121,7 @@ class CeleryExecutor(Executor):
         backend: Any = self.app.backend
         self._evidence = Evidence(redis_client, self._connections.broker_redis, marker=client_key(self.executor_id),
                                   ttl=ttl, meta_key=lambda task_id: backend.get_key_for_task(task_id).decode(),
-                                  decode=backend.decode)
+                                  decode=backend.decode, fence=fence_of(self.app))
         known = {name: parse_policy(policy, f"task {name!r} in tasks") for name, policy in tasks.items()}
         override = None if lost_policy is None else parse_policy(lost_policy, "the executor")
         self._calls = CallBuilder(None if self._owns_app else self.app, settings.allowlist or allowlist_of(self.app),
@@ -136,6 +139,7 @@ class CeleryExecutor(Executor):
                                    on_lost=self._lost.on_lost)
         self._dispatcher.on_uncertain = self._router.request_audit
         self._canceller.on_reset = self._router.suspect_reset
+        self._router.on_tick = self._canceller.retry_unconfirmed
         self._evidence.restore_marker()
 
     def _start_listener(self) -> ResultListener:

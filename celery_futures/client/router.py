@@ -38,6 +38,8 @@ class StateRouter:
         self._evidence = evidence
         self._on_lost = on_lost
         self._watchdog = Watchdog(evidence, apply_meta=self._apply_guarded, on_lost=on_lost)
+        self.on_tick: Callable[[], None] = lambda: None
+        """Run at every tick before the watchdog: the cancels no replica had confirmed are asked again."""
         self._handlers: dict[str, Callable[[CeleryFuture, dict[str, Any]], None]] = {
             states.STARTED: self._started,
             STATE_PROGRESS: self._progress,
@@ -81,7 +83,8 @@ class StateRouter:
             logger.exception("could not apply the stored state of %s", task_id)
 
     def on_idle(self) -> None:
-        """Find futures whose worker stopped beating (the heartbeat); their policy decides."""
+        """Settle unconfirmed cancels, then find futures whose worker stopped beating; their policy decides."""
+        self.on_tick()
         self._watchdog.check(self._flight.sent())
 
     def on_outage(self, seconds: float) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from celery_futures.protocol.allowlist import Allowlist
+from celery_futures.protocol.sentinel import ENV_SENTINEL_MASTER, ENV_SENTINEL_PASSWORD, redis_settings
 from celery_futures.protocol.settings import (
     DEFAULT_QUEUE,
     DEFAULT_REDIS_URL,
@@ -67,6 +68,11 @@ class ClientSettings:
     """How long a send keeps retrying an unreachable Redis before its futures fail with SendError."""
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     """The largest JSON-encoded arguments ``submit`` accepts; bigger ones are refused before sending."""
+    sentinel_master: str | None = None
+    """With a ``sentinel://`` ``redis_url``: the master's name the sentinels monitor (None:
+    ``REDIS_SENTINEL_MASTER``)."""
+    sentinel_password: str | None = field(default=None, repr=False)
+    """The sentinels' own password, if they have one; None: ``REDIS_SENTINEL_PASSWORD`` (or none)."""
 
     def __post_init__(self) -> None:
         if self.redis_url is not None:
@@ -91,13 +97,17 @@ class ClientSettings:
         )
 
     def standalone(self, env: Mapping[str, str] | None = None) -> ClientSettings:
-        """These settings with what an app would have said filled in from the environment: ``REDIS_URL``,
+        """These settings with what an app would have said filled in from the environment: ``REDIS_URL`` (and,
+        for a ``sentinel://`` one, ``REDIS_SENTINEL_MASTER`` and ``REDIS_SENTINEL_PASSWORD``),
         ``PRODUCER_QUEUE``, ``WORKER_ALLOWLIST`` and ``RESULT_TTL_SECONDS`` (values given here win)."""
         source = os.environ if env is None else env
         url = self.redis_url or source.get(ENV_REDIS_URL, DEFAULT_REDIS_URL)
-        parse_redis_url(url, "redis_url" if self.redis_url else ENV_REDIS_URL)
+        master = self.sentinel_master or source.get(ENV_SENTINEL_MASTER)
+        redis_settings(url, master, what="redis_url" if self.redis_url else ENV_REDIS_URL,
+                       what_master="sentinel_master" if self.sentinel_master else ENV_SENTINEL_MASTER)
         queue = self.queue if self.queue is not None else parse_queue(source.get(ENV_QUEUE, DEFAULT_QUEUE), ENV_QUEUE)
-        return replace(self, redis_url=url, queue=queue,
+        return replace(self, redis_url=url, queue=queue, sentinel_master=master,
+                       sentinel_password=self.sentinel_password or source.get(ENV_SENTINEL_PASSWORD),
                        allowlist=self.allowlist if self.allowlist is not None else allowlist_from(source),
                        result_ttl=self.result_ttl if self.result_ttl is not None else result_ttl_from(source))
 

@@ -18,6 +18,11 @@ future that has not finished:
 
 A task that finished just before its worker died is not lost: its stored result is applied instead.
 
+Behind Sentinel a cancel by claim counts only once a replica confirmed it (``celery_futures/protocol/
+replication.py``). One that is not confirmed yet takes nothing back and is asked again at the next tick; and
+a future whose claim says ``cancelled`` while it has not ended (a cancel nobody confirmed, or whose reply was
+lost) is looked for like an unclaimed one, so it cannot wait for ever on a message a failover took.
+
 Nothing is judged while the evidence may be incomplete (``celery_futures/client/evidence.py``). After a
 reconnect, and after Redis lost its data (the client's marker is gone), the watchdog waits a grace period of
 one heartbeat lifetime and a beat, in which every live worker has beaten again and reclaimed what it runs;
@@ -52,6 +57,7 @@ MAX_RESENDS = 5
 """Times a never-started task is taken back from dead workers before its future gives up."""
 GRACE_SECONDS = ALIVE_TTL_SECONDS + BEAT_SECONDS
 """After a reconnect or a data loss: long enough for every live worker to beat again (and reclaim)."""
+CANCELLED = k.CLAIM_CANCELLED.encode()
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,9 @@ class Watchdog:
         self._grace_pending = False
         self._reset_at: float | None = None
         """When a data loss was noticed (None: none since the last grace ended)."""
+        self._unsettled: list[CeleryFuture] = []
+        """Futures whose message went with a data loss, whose cancel no replica has confirmed yet: asked again
+        at every tick until it is, and kept out of the look for messages that are nowhere meanwhile."""
 
     def suspect(self, *, reset: bool) -> None:
         """The evidence may be incomplete from now on: a reconnect, or (``reset``) Redis lost its data.
@@ -109,9 +118,12 @@ class Watchdog:
         if self._grace_pending:
             self._grace_pending = False
             unfinished = self._end_grace(unfinished)
+        if self._unsettled:
+            self._end_lost_messages([f for f in self._unsettled if not f.done()])
+            unfinished = [f for f in unfinished if not f.done() and f not in self._unsettled]
         if not unfinished:
             return
-        audit = self._a_worker_died() or self.audit_requested
+        audit, self.audit_requested = self._a_worker_died() or self.audit_requested, False
         running, held, unclaimed = self._locate(unfinished)
         beats = self._evidence.beats({owner.node for _, owner in running + held})
         dead_running = [(f, o) for f, o in running if beats.get(o.node) != o.boot.encode()]
@@ -120,7 +132,6 @@ class Watchdog:
         self._take_back(dead_holders)
         if audit and unclaimed:
             self._take_back([(f, None) for f in self._nowhere(unclaimed)])
-        self.audit_requested = False
 
     def _end_grace(self, unfinished: list[CeleryFuture]) -> list[CeleryFuture]:
         """The evidence is complete again: apply what was stored meanwhile; after a data loss, write the marker
@@ -140,10 +151,12 @@ class Watchdog:
 
     def _end_lost_messages(self, futures: list[CeleryFuture]) -> None:
         """Claim them cancelled (a copy in a worker's memory must not run), then end them with the reason."""
-        if not futures:
-            return
-        for future, outcome in zip(futures, self._evidence.cancel([f.task_id for f in futures]), strict=True):
-            if outcome.reset:
+        outcomes = self._evidence.cancel([f.task_id for f in futures]) if futures else []
+        self._unsettled = []
+        for future, outcome in zip(futures, outcomes, strict=True):
+            if outcome.unconfirmed:
+                self._unsettled.append(future)
+            elif outcome.reset:
                 self.suspect(reset=True)
             elif outcome.won:
                 future.resolve(exception=RedisDataLostError(
@@ -184,7 +197,7 @@ class Watchdog:
                 running.append((future, owner))
             elif (owner := Owner.from_claim(value, k.CLAIM_HELD)) is not None:
                 held.append((future, owner))
-            elif value is None:
+            elif value is None or value == CANCELLED:  # cancelled but not ended: a cancel nobody confirmed
                 unclaimed.append(future)
         return running, held, unclaimed
 
@@ -212,7 +225,9 @@ class Watchdog:
             if outcome.reset:
                 self.suspect(reset=True)
                 return
-            if outcome.won:
+            if outcome.unconfirmed:  # no replica has the cancel yet: look again at the next tick
+                self.audit_requested = True
+            elif outcome.won:
                 self._on_lost(Lost(future, started=False, owner=owner))
             elif outcome.owner is not None:  # a worker started it meanwhile: watched as running from now on
                 future.execution = future.execution or outcome.owner.execution()

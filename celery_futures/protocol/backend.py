@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from celery.backends.redis import RedisBackend
+from celery.backends.redis import RedisBackend, SentinelBackend
 
 from celery_futures.protocol.settings import SettingsError
 
@@ -29,6 +29,24 @@ def redis_backend(app: Any) -> RedisBackend:
         raise NotRedisError(f"celery_futures needs a Redis result backend (result_backend = 'redis://...'); "
                             f"app {app.main!r} has {type(backend).__name__}")
     return backend
+
+
+def is_replicated(app: Any) -> bool:
+    """Whether the backend's Redis fails over (Sentinel): then a write can be lost to a promotion, and the
+    writes a future's truth rests on are confirmed by a replica first (``celery_futures/protocol/replication.py``)."""
+    return isinstance(redis_backend(app), SentinelBackend)
+
+
+def backend_address(app: Any) -> str:
+    """Where the backend's Redis is, for messages (never the password): ``host:port/db``, or for Sentinel
+    ``<master> via sentinels host:port,.../db``."""
+    backend: Any = redis_backend(app)
+    params = backend.connparams
+    if "hosts" in params:  # Celery's SentinelBackend keeps every sentinel here
+        sentinels = ",".join(f"{h.get('host')}:{h.get('port')}" for h in params["hosts"])
+        master = backend._transport_options.get("master_name")
+        return f"{master} via sentinels {sentinels}/{params.get('db', 0)}"
+    return f"{params.get('host', 'localhost')}:{params.get('port', 6379)}/{params.get('db', 0)}"
 
 
 def backend_redis(app: Any) -> Redis:

@@ -20,9 +20,10 @@ The held mark is what lets a producer recover a task from a worker that died aft
 off the queue but before starting it: nothing else records where such a message went. It is also the
 evidence that nobody cancelled the task: a claim is only ever written, never deleted (it expires with the
 results), so an empty claim at start means it was lost, with everything else, by a Redis that lost its
-data (restarted without persistence, flushed) after the worker took the message. Whether a client
-cancelled it meanwhile can then not be known, so the worker refuses to run it and stores a
-``RedisDataLostError`` for it instead: a cancel that said True is never contradicted.
+data (restarted without persistence, flushed) after the worker took the message, or by a failover to a
+replica that had not received it yet. Whether a client cancelled it meanwhile can then not be known, so the
+worker refuses to run it, closes the claim (``cancelled``: no other copy of the message may run instead) and
+stores a ``RedisDataLostError`` for it: a cancel that said True is never contradicted.
 
 Redis losing its data also takes the claims of tasks that are running. A worker that notices it (its
 heartbeat key is gone) writes ``reclaimed:<pool>:<boot>:<node>`` for every task its pool had accepted, so a
@@ -101,14 +102,19 @@ class Owner:
 
 CLAIM_AND_ANNOUNCE = """
 local previous = redis.call('GET', KEYS[1])
-if not previous then return 'missing' end
+if not previous then
+  redis.call('SET', KEYS[1], 'cancelled', 'EX', ARGV[2])
+  return 'missing'
+end
 if string.sub(previous, 1, 5) ~= 'held:' then return previous end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
 redis.call('PUBLISH', KEYS[2], ARGV[3])
 return false
 """
-"""Claim the held task and, only if that won, store and publish its STARTED state: one round trip, atomic."""
+"""Claim the held task and, only if that won, store and publish its STARTED state: one round trip, atomic. An
+empty claim is refused and closed (``cancelled``), so no other copy of the message can run either: a failover
+can bring back a message whose pop was lost together with its held mark."""
 
 MISSING: Final = "missing"
 """What the start script answers for an empty claim (no claim value can be this word)."""
@@ -190,6 +196,9 @@ class CancelClaim:
     won: bool
     owner: Owner | None = None
     reset: bool = False
+    unconfirmed: bool = False
+    """The cancel was written, but no replica confirmed it (``celery_futures/protocol/replication.py``): a
+    failover could still lose it, so it is not a cancel yet (``won`` is False); asking again decides it."""
 
 
 def claim_for_cancel(client: Redis, task_ids: list[str], ttl: int, marker: str) -> list[CancelClaim]:

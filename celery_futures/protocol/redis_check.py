@@ -1,18 +1,24 @@
 """Ask Redis once whether it can be used, and say in one line why not.
 
 A wrong password or a typo in the host ends, inside Celery and redis-py, in a wall of traceback. Both the
-client (at ``CeleryExecutor()``) and a worker's health check need the same short answer instead.
+client (at ``CeleryExecutor()``) and a worker's health check need the same short answer instead. The client
+asked is made by the app's own backend factory, so a ``sentinel://`` app is asked through its sentinels
+(a master name they do not know is "No master found for ...").
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from redis.exceptions import AuthenticationError, ConnectionError, RedisError, ResponseError, TimeoutError
 
+from celery_futures.protocol.backend import new_backend_redis
 
-def redis_problem(url: str, timeout: float = 3.0) -> str | None:
-    """None if Redis at ``url`` answers PING with our credentials, else a short reason."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+
+def backend_problem(app: Any, timeout: float = 3.0) -> str | None:
+    """None if ``app``'s result backend (behind Sentinel: its current master) answers PING, else a short reason."""
+    client = new_backend_redis(app, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         return client_problem(client)
     finally:

@@ -11,7 +11,8 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from celery_futures.protocol.backend import NotRedisError, redis_backend
-from celery_futures.protocol.settings import REDIS_SCHEMES, SettingsError
+from celery_futures.protocol.sentinel import sentinel_problems
+from celery_futures.protocol.settings import REDIS_SCHEMES, SENTINEL_SCHEME, URL_SEPARATOR, SettingsError
 
 JSON_ONLY: Final[dict[str, Any]] = {
     "task_serializer": "json",
@@ -26,8 +27,12 @@ restart (a dropped result would leave its future running for ever)."""
 JSON_NAMES: Final = frozenset({"json", "application/json"})
 
 
+BROKER_SCHEMES: Final = (*REDIS_SCHEMES, SENTINEL_SCHEME)
+
+
 def broker_scheme(conf: Any) -> str:
-    return urlsplit(str(conf.broker_url or "")).scheme
+    """The broker URL's scheme (a ``sentinel://`` URL's first part names it for all)."""
+    return urlsplit(str(conf.broker_url or "").split(URL_SEPARATOR, 1)[0]).scheme
 
 
 def protocol_problems(app: Any) -> list[str]:
@@ -35,14 +40,14 @@ def protocol_problems(app: Any) -> list[str]:
     conf = app.conf
     problems = [conflict(key, conf[key], wanted) for key, wanted in REQUIRED.items()
                 if not satisfies(key, conf[key], wanted)]
-    if broker_scheme(conf) not in REDIS_SCHEMES:
-        problems.append(f"the broker must be Redis (broker_url = 'redis://...' or 'rediss://...'), "
+    if broker_scheme(conf) not in BROKER_SCHEMES:
+        problems.append(f"the broker must be Redis (broker_url = 'redis://...', 'rediss://...' or 'sentinel://...'), "
                         f"not {broker_scheme(conf) or 'unset'!r}")
     try:
         redis_backend(app)
     except NotRedisError as exc:
         problems.append(str(exc).removeprefix("celery_futures needs "))
-    return problems
+    return problems + sentinel_problems(conf)
 
 
 def satisfies(key: str, value: Any, wanted: Any) -> bool:

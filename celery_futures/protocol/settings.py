@@ -17,7 +17,8 @@ from celery_futures.protocol.allowlist import Allowlist
 
 # -- environment variables shared by the client and our demo worker (documented in docs/configuration.md) --
 ENV_REDIS_URL: Final = "REDIS_URL"
-"""Broker and result backend URL, with the password: ``redis://:secret@127.0.0.1:6379/0``."""
+"""Broker and result backend URL, with the password: ``redis://:secret@127.0.0.1:6379/0``, or every sentinel
+of a Redis Sentinel group, ``;``-separated: ``sentinel://:secret@s1:26379;sentinel://:secret@s2:26379/0``."""
 ENV_ALLOWLIST: Final = "WORKER_ALLOWLIST"
 """Comma-separated patterns of plain functions the generic runner may call (``math.*``)."""
 ENV_RESULT_TTL: Final = "RESULT_TTL_SECONDS"
@@ -44,6 +45,12 @@ MAX_RESULT_TTL: Final = 365 * 24 * 3600
 QUEUE_NAME: Final = re.compile(r"[A-Za-z0-9_.:-]+")
 """Queue names become Redis keys and Celery command-line values: no spaces, commas or odd characters."""
 REDIS_SCHEMES: Final = ("redis", "rediss")
+SENTINEL_SCHEME: Final = "sentinel"
+"""kombu's and Celery's scheme for a Redis found through its sentinels (the URL names sentinels, not Redis)."""
+URL_SEPARATOR: Final = ";"
+"""Between the sentinels of one ``sentinel://`` URL, as kombu and Celery split it."""
+MASTER_NAME: Final = re.compile(r"[A-Za-z0-9_.:-]+")
+"""A Sentinel master's name (``sentinel monitor <name> ...``): no spaces, as sentinels' own config takes it."""
 
 
 class SettingsError(ValueError):
@@ -62,25 +69,80 @@ class RedisAddress:
         return f"{self.host}:{self.port}/{self.db}"
 
 
-def parse_redis_url(url: str, what: str = ENV_REDIS_URL) -> RedisAddress:
-    """Check a ``redis://`` or ``rediss://`` URL and return its address, or raise :class:`SettingsError`."""
+@dataclass(frozen=True)
+class SentinelAddress:
+    """Where a ``sentinel://`` URL points: the sentinels to ask for the master, and the database."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    db: int
+
+    def __str__(self) -> str:
+        return f"sentinels {','.join(f'{host}:{port}' for host, port in self.sentinels)}/{self.db}"
+
+
+def is_sentinel_url(url: str) -> bool:
+    return urlsplit(url.split(URL_SEPARATOR, 1)[0]).scheme == SENTINEL_SCHEME
+
+
+def parse_redis_url(url: str, what: str = ENV_REDIS_URL) -> RedisAddress | SentinelAddress:
+    """Check a ``redis://``, ``rediss://`` or ``sentinel://`` URL and return its address, or raise
+    :class:`SettingsError`. A ``sentinel://`` URL may list several sentinels, ``;``-separated."""
+    if is_sentinel_url(url):
+        return parse_sentinel_url(url, what)
     parts = urlsplit(url)
     if parts.scheme not in REDIS_SCHEMES:
-        raise SettingsError(f"{what} must start with redis:// or rediss://, got {redact(url)!r}")
+        raise SettingsError(f"{what} must start with redis://, rediss:// or sentinel://, got {redact(url)!r}")
+    return RedisAddress(parts.hostname or "127.0.0.1", checked_port(url, what, 6379), checked_db(url, what))
+
+
+def parse_sentinel_url(url: str, what: str) -> SentinelAddress:
+    """Every ``;``-separated part must be ``sentinel://:secret@host:port/db`` (password and database optional).
+    kombu and Celery take the database from the first part, so a later part naming another one is refused
+    rather than ignored."""
+    sentinels, db = [], None
+    for part in url.split(URL_SEPARATOR):
+        if urlsplit(part).scheme != SENTINEL_SCHEME:
+            raise SettingsError(f"{what}: every part of a sentinel URL must start with sentinel://, got "
+                                f"{redact(part)!r}")
+        sentinels.append((urlsplit(part).hostname or "127.0.0.1", checked_port(part, what, 26379)))
+        named = checked_db(part, what)
+        if db is None:
+            db = named
+        elif urlsplit(part).path.strip("/") and named != db:
+            raise SettingsError(f"{what}: the sentinels of one URL must name one database (the first part's, "
+                                f"{db}), got {named} in {redact(part)!r}")
+    return SentinelAddress(tuple(sentinels), db or 0)
+
+
+def checked_port(url: str, what: str, default: int) -> int:
     try:
-        port = parts.port
+        port = urlsplit(url).port
     except ValueError:
         port = 0
     if port == 0:
         raise SettingsError(f"{what} has a bad port (1-65535): {redact(url)!r}")
-    path = parts.path.lstrip("/") or "0"
+    return port or default
+
+
+def checked_db(url: str, what: str) -> int:
+    path = urlsplit(url).path.lstrip("/") or "0"
     if not path.isdigit():
         raise SettingsError(f"{what} database must be a number, got {path!r}")
-    return RedisAddress(host=parts.hostname or "127.0.0.1", port=port or 6379, db=int(path))
+    return int(path)
+
+
+def parse_master_name(raw: str, what: str) -> str:
+    """A Sentinel master's name, as the sentinels' ``sentinel monitor`` line gives it."""
+    if not MASTER_NAME.fullmatch(raw):
+        raise SettingsError(f"{what} must be the master's name the sentinels monitor (letters, digits, "
+                            f"'_', '.', ':' and '-'), got {raw!r}")
+    return raw
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``, safe for logs."""
+    """The URL with its passwords replaced by ``***`` (in every part of a sentinel URL), safe for logs."""
+    if URL_SEPARATOR in url:
+        return URL_SEPARATOR.join(redact(part) for part in url.split(URL_SEPARATOR))
     parts = urlsplit(url)
     if parts.password is None:
         return url

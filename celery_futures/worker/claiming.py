@@ -29,6 +29,7 @@ from celery_futures.protocol.backend import backend_redis
 from celery_futures.protocol.claims import Owner, StartClaim, StartedState, claim_for_start, hold_on_receipt
 from celery_futures.protocol.errors import RedisDataLostError
 from celery_futures.protocol.installation import result_ttl_of
+from celery_futures.protocol.replication import fence_of
 from celery_futures.worker.identity import boot_id, current_pool_name, execution_context
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ def claim_or_skip(task: Task, task_id: str) -> None:  # type: ignore[type-arg]
     """Win the claim (and announce STARTED), or do not run: ``Ignore`` when it was cancelled first or started
     before, ``RedisDataLostError`` (the task's outcome) when its claim was lost with Redis's data.
 
+    Behind Sentinel a won claim counts only once a replica has it (``celery_futures/protocol/replication.py``):
+    until then a failover could lose it and let a cancel win against the running task, so the body waits,
+    and an unconfirmed claim is retried like an outage (on the new master after a failover).
+
     An eager call (``task.apply()``) runs here and now, with no message to claim: it is not claimed."""
     if task.request.is_eager:
         return
@@ -86,13 +91,16 @@ def claim_or_skip(task: Task, task_id: str) -> None:  # type: ignore[type-arg]
 
     def on_failure(exc: BaseException) -> None:
         failed.append(exc)
-        logger.warning("task %s: Redis unreachable while claiming it (%s); retrying", task_id, exc)
+        logger.warning("task %s: Redis unreachable or unconfirmed while claiming it (%s); retrying", task_id, exc)
 
-    claim = OUTAGE_RETRY.call_with_retry(
-        lambda: claim_for_start(backend_redis(task.app), task_id, owner, result_ttl_of(task.app), started,
-                                retry=bool(failed)),
-        on_failure,
-    )
+    def attempt() -> StartClaim:
+        client = backend_redis(task.app)
+        claim = claim_for_start(client, task_id, owner, result_ttl_of(task.app), started, retry=bool(failed))
+        if claim is StartClaim.WON:
+            fence_of(task.app).require(client)
+        return claim
+
+    claim = OUTAGE_RETRY.call_with_retry(attempt, on_failure)
     if claim is StartClaim.CANCELLED:
         skip_cancelled(task, task_id)
     if claim is StartClaim.MISSING:

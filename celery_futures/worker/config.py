@@ -20,7 +20,8 @@ Recommended (set only where the app has not set the key itself):
   (a live worker's message put back early is harmless: the claim lets one copy run); and the message size
   limit of the guard.
 * ``broker_transport``: the guarded Redis transport (``celery_futures/worker/message_guard.py``) when the
-  broker is ``redis://`` or ``rediss://`` and the app names no transport of its own.
+  broker is ``redis://`` or ``rediss://``, its Sentinel twin for ``sentinel://``, and the app names no
+  transport of its own.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from celery_futures.protocol.requirements import REQUIRED, broker_scheme
-from celery_futures.protocol.settings import DEFAULT_MAX_MESSAGE_BYTES, MAX_BYTES_OPTION, REDIS_SCHEMES
-from celery_futures.worker.message_guard import TRANSPORT
+from celery_futures.protocol.settings import DEFAULT_MAX_MESSAGE_BYTES, MAX_BYTES_OPTION, REDIS_SCHEMES, SENTINEL_SCHEME
+from celery_futures.worker.message_guard import SENTINEL_TRANSPORT, TRANSPORT
 
 RECOMMENDED: Final[dict[str, Any]] = {"result_backend_thread_safe": True, "result_backend_max_retries": 40}
 TRANSPORT_DEFAULTS: Final[dict[str, Any]] = {
@@ -48,5 +49,6 @@ def apply_protocol_settings(conf: Any) -> None:
         if not conf.value_set_for(key):
             conf[key] = value
     conf.broker_transport_options = {**TRANSPORT_DEFAULTS, **(conf.broker_transport_options or {})}
-    if not conf.value_set_for("broker_transport") and broker_scheme(conf) in REDIS_SCHEMES:
-        conf.broker_transport = TRANSPORT
+    guard = {**dict.fromkeys(REDIS_SCHEMES, TRANSPORT), SENTINEL_SCHEME: SENTINEL_TRANSPORT}.get(broker_scheme(conf))
+    if not conf.value_set_for("broker_transport") and guard is not None:
+        conf.broker_transport = guard

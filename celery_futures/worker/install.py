@@ -15,7 +15,9 @@ from typing import Any
 from celery import Celery
 
 from celery_futures.protocol.installation import is_installed, mark_installed
-from celery_futures.worker import children  # noqa: F401  (connects the prefork children's hook)
+
+# imported for the signal handlers they connect: prefork children's death hook, final states behind Sentinel
+from celery_futures.worker import children, durability  # noqa: F401
 from celery_futures.worker.bootstep import ProtocolStep
 from celery_futures.worker.chunks import register_chunk_task
 from celery_futures.worker.config import apply_protocol_settings

@@ -33,10 +33,10 @@ change), so the limit keeps a huge message from being decoded again, logged, han
 from being read once.
 
 The guard is wired the documented way: Celery's ``broker_transport`` names this module's kombu Redis
-``Transport`` subclass (an explicit transport class; the URL's scheme, password, TLS query parameters and
-the transport options work as before). It overrides two methods: the ``BRPOP`` read, to drop what is not
-JSON as kombu's pub/sub read already does, and ``_deliver``, to check a decoded envelope before kombu builds
-its ``Message``.
+``Transport`` subclass, or its Sentinel one for a ``sentinel://`` broker (an explicit transport class; the
+URL's scheme, password, TLS query parameters and the transport options work as before). It overrides two
+methods: the ``BRPOP`` read, to drop what is not JSON as kombu's pub/sub read already does, and ``_deliver``,
+to check a decoded envelope before kombu builds its ``Message``.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ logger = logging.getLogger(__name__)
 
 TRANSPORT: Final = "celery_futures.worker.message_guard:GuardedTransport"
 """The value of Celery's ``broker_transport`` that installs this guard."""
+SENTINEL_TRANSPORT: Final = "celery_futures.worker.message_guard:GuardedSentinelTransport"
+"""The same guard on kombu's Sentinel transport, for a ``sentinel://`` broker."""
 JSON: Final = "application/json"
 PREVIEW_CHARS: Final = 120
 
@@ -264,3 +266,13 @@ class GuardedTransport(kombu_redis.Transport):
                          queue, describe(message), problem)
             return
         super()._deliver(message, queue)
+
+
+class GuardedSentinelChannel(GuardedChannel, kombu_redis.SentinelChannel):
+    """The guarded read on kombu's Sentinel channel, which finds the current master itself."""
+
+
+class GuardedSentinelTransport(GuardedTransport, kombu_redis.SentinelTransport):
+    """kombu's Sentinel transport (``sentinel://``) with the same check as :class:`GuardedTransport`."""
+
+    Channel = GuardedSentinelChannel

@@ -228,7 +228,7 @@ def test_ctrl_c_cancels_what_is_queued_and_exits_130(pool_workers: dict[str, Wor
         (["--queue", "a b", "demo"], "Invalid value for '--queue' (env var: 'PRODUCER_QUEUE'): --queue must be a "
                                      "queue name of letters, digits"),
         (["--redis-url", "http://x", "demo"], "Invalid value for '--redis-url' (env var: 'REDIS_URL'): --redis-url "
-                                              "must start with redis:// or rediss://"),
+                                              "must start with redis://, rediss:// or sentinel://"),
         (["bench", "--out", __file__], "Invalid value for '--out'"),
     ],
 )
@@ -243,7 +243,10 @@ def test_bad_usage_exits_2_with_a_message(redis_server: RedisServer, results_dir
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"REDIS_URL": "http://x"}, "REDIS_URL must start with redis:// or rediss://, got 'http://x'"),
+        ({"REDIS_URL": "http://x"},
+         "REDIS_URL must start with redis://, rediss:// or sentinel://, got 'http://x'"),
+        ({"REDIS_URL": "sentinel://:secret@h:26379"},
+         "REDIS_SENTINEL_MASTER must name the master the sentinels monitor"),
         ({"REDIS_URL": "redis://:secret@h:0/0"}, "REDIS_URL has a bad port (1-65535): 'redis://:***@h:0/0'"),
         ({"PRODUCER_QUEUE": "a b"}, "PRODUCER_QUEUE must be a queue name of letters, digits"),
         ({"PRODUCER_CONNECT_TIMEOUT": "0"}, "PRODUCER_CONNECT_TIMEOUT must be a number of seconds > 0"),

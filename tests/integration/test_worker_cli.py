@@ -28,7 +28,10 @@ def worker_cmd(*args: str, env: dict[str, str] | None = None, timeout: float = 6
         (["--concurrency", "many"], {}, "--concurrency must be a positive integer, got 'many'"),
         ([], {"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY must be a positive integer, got '0'"),
         (["--pool", "solo", "-c", "2"], {}, "solo pool always runs 1 task at a time"),
-        (["--redis-url", "http://nope"], {}, "--redis-url must start with redis:// or rediss://"),
+        (["--redis-url", "http://nope"], {}, "--redis-url must start with redis://, rediss:// or sentinel://"),
+        ([], {"REDIS_URL": "sentinel://h:26379"},
+         "REDIS_SENTINEL_MASTER must name the master the sentinels monitor (their 'sentinel monitor <name> ...'), "
+         "since REDIS_URL is a sentinel:// URL"),
         ([], {"REDIS_URL": "redis://h:0/0"}, "REDIS_URL has a bad port (1-65535)"),
         (["--name", "w1"], {}, "--name must be name@host"),
         ([], {"WORKER_NAME": "w1@%h"}, "WORKER_NAME must be name@host"),

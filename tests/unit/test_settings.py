@@ -7,7 +7,7 @@ import pytest
 from celery_futures import ClientSettings
 from celery_futures.protocol.allowlist import Allowlist, NotAllowedError
 from celery_futures.protocol.pools import POOLS
-from celery_futures.protocol.settings import SettingsError, parse_redis_url, redact
+from celery_futures.protocol.settings import RedisAddress, SettingsError, parse_redis_url, redact
 from worker.cli import CHECK, RUN, VALIDATE, celery_argv, export_to_env, parse_args
 from worker.settings import WorkerSettings
 
@@ -46,7 +46,7 @@ def test_solo_refuses_a_concurrency_it_cannot_have() -> None:
 def test_redact_hides_the_password() -> None:
     assert redact("redis://:s3cret@h:1/0") == "redis://:***@h:1/0"
     assert redact("redis://h:1/0") == "redis://h:1/0"
-    assert parse_redis_url("rediss://h").port == 6379
+    assert parse_redis_url("rediss://h") == RedisAddress("h", 6379, 0)
 
 
 def test_parse_args_exits_2_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,7 +106,7 @@ def test_default_allowlist_has_no_dangerous_builtins() -> None:
         ({"WORKER_CONCURRENCY": ""}, {}, "WORKER_CONCURRENCY must be a positive integer"),
         ({"WORKER_CONCURRENCY": "7"}, {"concurrency": "x"}, "--concurrency must be a positive integer, got 'x'"),
         ({}, {"pool": "solo", "concurrency": "4"}, "--concurrency: the solo pool always runs 1 task at a time"),
-        ({"REDIS_URL": "http://x"}, {}, "REDIS_URL must start with redis:// or rediss://"),
+        ({"REDIS_URL": "http://x"}, {}, "REDIS_URL must start with redis://, rediss:// or sentinel://"),
         ({"REDIS_URL": "redis://host:notaport/0"}, {}, "REDIS_URL has a bad port"),
         ({"REDIS_URL": "redis://host:0/0"}, {}, "REDIS_URL has a bad port"),
         ({"REDIS_URL": "redis://host:70000/0"}, {}, "REDIS_URL has a bad port"),
