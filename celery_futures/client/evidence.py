@@ -73,9 +73,13 @@ class Evidence:
 
     # -- reads ------------------------------------------------------------------------------------------
     def live_boots(self) -> dict[bytes, bytes]:
-        """Every heartbeat key now, and the boot id it holds."""
-        keys = sorted(self._redis.scan_iter(match=f"{k.ALIVE_PREFIX}*", count=SCAN_PAGE))
+        """Every heartbeat key now, and the boot id it holds: the registered nodes (``cfx:alive-nodes``), read
+        in two commands however many keys Redis holds; nodes whose key has expired are dropped from it."""
+        nodes = sorted(self._redis.smembers(k.ALIVE_NODES))
+        keys = [k.alive_key(node.decode()).encode() for node in nodes]
         values = self._redis.mget(keys) if keys else []
+        if gone := [node for node, value in zip(nodes, values, strict=True) if value is None]:
+            self._redis.srem(k.ALIVE_NODES, *gone)  # a live one among them adds itself back at its next beat
         return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
 
     def claims(self, futures: list[CeleryFuture]) -> list[Any]:

@@ -16,6 +16,11 @@ INTERRUPT_PREFIX: Final = "cfx:interrupt:"
 """``cfx:interrupt:<task id>``: set by a producer to ask a running task to stop (the cooperative flag)."""
 ALIVE_PREFIX: Final = "cfx:alive:"
 """``cfx:alive:<node name>``: a worker's heartbeat, refreshed by a real thread, expiring when it dies."""
+ALIVE_NODES: Final = "cfx:alive-nodes"
+"""A set of the node names that beat: every beat adds its own, so a client finds every heartbeat key with
+one read instead of a SCAN over the whole keyspace (which grows with every stored result). A member whose
+key has expired is a worker that stopped beating; clients remove it, and a live worker adds itself back
+at its next beat. Each beat also renews the set's own lifetime, so it expires with the last worker."""
 CLIENT_PREFIX: Final = "cfx:client:"
 """``cfx:client:<executor id>``: a client's marker, written when it starts. Redis losing its data (a restart
 without persistence, a flush) takes it too, and the cancel script refuses to decide without it: a missing

@@ -6,6 +6,9 @@ a pulled plug) its running tasks stay STARTED for ever. So each worker refreshes
 task inline, or gevent's loop is blocked. The client compares the key with the boot id in a task's claim:
 missing or different means the worker that ran the task is gone, and its policy decides the future.
 
+Each beat also adds the node to ``cfx:alive-nodes`` (in the same round trip), the registry clients read
+instead of scanning the keyspace for heartbeat keys.
+
 Each beat also reads back what the key held (``SET ... GET``). Missing after an earlier beat means Redis lost
 its data (a restart without persistence, a flush), or this worker could not beat for the key's whole
 lifetime: either way the claims of what it runs may be gone, so it says at once that it is alive and
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from celery_futures.protocol.keys import ALIVE_TTL_SECONDS, BEAT_SECONDS, alive_key
+from celery_futures.protocol.keys import ALIVE_NODES, ALIVE_TTL_SECONDS, BEAT_SECONDS, alive_key
 from celery_futures.worker.threads import Repeater
 
 if TYPE_CHECKING:
@@ -52,7 +55,11 @@ class Heartbeat:
         """Refresh the key; if it had vanished since the last beat, reclaim what this worker runs."""
         if self._client is None:
             self._client = self._new_client()
-        previous = self._client.set(alive_key(self._node), self._boot, ex=ALIVE_TTL_SECONDS, get=True)
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.set(alive_key(self._node), self._boot, ex=ALIVE_TTL_SECONDS, get=True)
+            pipe.sadd(ALIVE_NODES, self._node)
+            pipe.expire(ALIVE_NODES, ALIVE_TTL_SECONDS)  # like every key of ours, it goes when nobody beats
+            previous, _, _ = pipe.execute()
         held = previous.decode() if isinstance(previous, bytes) else previous
         if self._beaten and held != self._boot:
             self.resets += 1
@@ -69,7 +76,8 @@ class Heartbeat:
         """Clean shutdown: running tasks have finished by now, so the key can go at once."""
         self._repeater.stop()
         try:
-            self._new_client().delete(alive_key(self._node))  # this thread's own: the beating one may be mid-call
+            with self._new_client() as client:  # this thread's own: the beating one may be mid-call
+                client.pipeline(transaction=False).delete(alive_key(self._node)).srem(ALIVE_NODES, self._node).execute()
         except redis.RedisError as exc:
             logger.warning("could not clear heartbeat for %s: %s", self._node, exc)
 

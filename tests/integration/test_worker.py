@@ -11,7 +11,7 @@ import pytest
 import redis
 from celery import Celery
 
-from celery_futures import NotAllowedError
+from celery_futures import CeleryExecutor, NotAllowedError
 from celery_futures.protocol import keys as k
 from celery_futures.protocol.claims import claim_for_cancel
 from celery_futures.protocol.keys import BEAT_SECONDS, RUNNER_TASK
@@ -167,6 +167,34 @@ def test_heartbeat_key_names_this_boot(celery_client: Celery, pool_worker: Worke
     assert boot
     assert redis_client.get(f"{k.ALIVE_PREFIX}{pool_worker.name}") == boot.encode()
     assert 0 < int(redis_client.ttl(f"{k.ALIVE_PREFIX}{pool_worker.name}")) <= 10
+    assert redis_client.sismember(k.ALIVE_NODES, pool_worker.name)
+
+
+def test_a_client_reads_heartbeats_from_the_registry_not_a_scan_of_the_keyspace(
+    celery_client: Celery, worker_factory: WorkerFactory, redis_client: redis.Redis
+) -> None:
+    """The watchdog asks for every heartbeat at each tick: a SCAN for them would cost Redis CPU in proportion
+    to every key it holds (each stored result), for every producer. A registered node whose key expired is a
+    worker that stopped beating: it is dropped from the registry, and the live ones stay."""
+    worker = worker_factory.start("solo", concurrency=1)
+    ghost = f"ghost@{uuid.uuid4().hex[:8]}"
+    redis_client.sadd(k.ALIVE_NODES, ghost)  # registered, but its key is gone: it stopped beating
+    with redis_client.pipeline(transaction=False) as pipe:
+        for index in range(5_000):
+            pipe.set(f"cfx:test:filler:{index}", b"x", ex=60)
+        pipe.execute()
+
+    def scans() -> int:
+        return int(redis_client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
+
+    with CeleryExecutor(celery_client) as executor:
+        before = scans()
+        boots = executor._evidence.live_boots()  # what the watchdog reads at every tick
+        assert scans() == before
+    assert boots.get(k.alive_key(worker.name).encode()) == redis_client.get(k.alive_key(worker.name))
+    assert not redis_client.sismember(k.ALIVE_NODES, ghost)
+    assert redis_client.sismember(k.ALIVE_NODES, worker.name)
+    worker.stop()
 
 
 @pytest.mark.parametrize("pool", ["prefork", "gevent"])
@@ -177,6 +205,7 @@ def test_heartbeat_key_goes_with_a_clean_shutdown(worker_factory: WorkerFactory,
     worker.stop()
     assert worker.process.returncode == 0
     assert not redis_client.exists(f"{k.ALIVE_PREFIX}{worker.name}")
+    assert not redis_client.sismember(k.ALIVE_NODES, worker.name)
 
 
 def test_heartbeat_keeps_beating_while_a_gevent_task_blocks_the_loop(
