@@ -9,7 +9,8 @@ for the claim and have prefork children inherit it. In order:
 1. check the app's settings against the protocol (a bad one stops the worker with the reason);
 2. start a new boot: a fresh boot id, the pool's name and the main process id, in the environment children
    inherit (prefork children die with that process: ``celery_futures/worker/children.py``);
-3. wrap every task class with the claim (``celery_futures/worker/claiming.py``);
+3. wrap every task class with the claim (``celery_futures/worker/claiming.py``), and write held marks in
+   kombu's receipt pipeline where the broker is the backend (``celery_futures/worker/receipt.py``);
 4. on a green pool, make the control loop reconnect (``celery_futures/worker/green_pidbox.py``);
 5. once the worker is ready (``worker_ready``), the heartbeat and the sweep of stranded messages, each on a
    native thread: not earlier, because a native thread that opens a connection while a gevent worker's main
@@ -31,11 +32,12 @@ from celery_futures.protocol.backend import new_backend_redis
 from celery_futures.protocol.claims import Owner
 from celery_futures.protocol.pools import pool_of_class
 from celery_futures.protocol.requirements import check_protocol_settings
-from celery_futures.worker import green_pidbox
+from celery_futures.worker import green_pidbox, receipt
 from celery_futures.worker.children import PARENT_PID
-from celery_futures.worker.claiming import claim_tasks
+from celery_futures.worker.claiming import claim_tasks, is_claimed
 from celery_futures.worker.heartbeat import Heartbeat
 from celery_futures.worker.identity import UNKNOWN_POOL, new_boot
+from celery_futures.worker.message_guard import SENTINEL_TRANSPORT, TRANSPORT
 from celery_futures.worker.reclaim import Reclaimer
 from celery_futures.worker.redelivery import Sweeper
 
@@ -64,6 +66,9 @@ class ProtocolStep(bootsteps.StartStopStep):
         new_client = functools.partial(new_backend_redis, app, socket_timeout=HEARTBEAT_SOCKET_SECONDS,
                                        socket_connect_timeout=HEARTBEAT_SOCKET_SECONDS)
         owner = Owner(pool_name, worker.hostname, self.boot)
+        guarded = app.conf.broker_transport in (TRANSPORT, SENTINEL_TRANSPORT)
+        if not (guarded and receipt.activate(app, owner, is_claimed)):
+            receipt.deactivate()  # the task_received signal writes the held mark instead
         self.heartbeat = Heartbeat(new_client, worker.hostname, self.boot, on_reset=Reclaimer(app, owner))
         self.sweeper = Sweeper(app)
         self._worker = worker

@@ -31,6 +31,7 @@ from celery_futures.protocol.errors import RedisDataLostError
 from celery_futures.protocol.installation import result_ttl_of
 from celery_futures.protocol.replication import fence_of
 from celery_futures.worker.identity import boot_id, current_pool_name, execution_context
+from celery_futures.worker.receipt import held_on_receipt
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +137,8 @@ def _hold_on_receipt(request: Any = None, **_: Any) -> None:
     a client can take it back if this worker dies before starting it (``celery_futures/protocol/claims.py``).
     Tasks of apps that did not install the extension are not wrapped, and not touched here either."""
     task = getattr(request, "task", None)
-    if request is None or task is None or not is_claimed(task):
-        return
+    if request is None or task is None or not is_claimed(task) or held_on_receipt():
+        return  # held_on_receipt: kombu's receipt pipeline wrote the mark already
     owner = Owner(current_pool_name(), request.hostname or "unknown", boot_id() or "")
     try:
         hold_on_receipt(backend_redis(task.app), request.id, owner, result_ttl_of(task.app))

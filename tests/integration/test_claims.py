@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from celery import Celery
+from kombu.transport.redis import Channel
 
 from celery_futures.protocol.claims import (
     Owner,
@@ -19,6 +21,10 @@ from celery_futures.protocol.claims import (
     reclaim,
 )
 from celery_futures.protocol.keys import claim_key, client_key
+from celery_futures.worker import receipt
+from producer.processes import RedisServer
+from worker.app import create_app
+from worker.tasks import demo as demo_tasks
 
 OWNER = Owner("threads", "threads@here", "boot-1")
 OTHER = Owner("prefork", "prefork@there", "boot-2")
@@ -100,3 +106,39 @@ def test_a_reclaim_writes_only_where_no_claim_is_back(redis_client: redis.Redis)
     assert reclaim(redis_client, [empty, taken], OWNER, TTL) == 1
     assert redis_client.get(claim_key(empty)) == OWNER.reclaimed_value().encode()
     assert redis_client.get(claim_key(taken)) == b"cancelled"
+
+
+# -- the held mark rides in kombu's receipt pipeline -------------------------------------------------------
+def test_the_receipt_pipeline_marks_a_claimed_task_held_with_kombus_own_record(
+    celery_client: Celery, redis_client: redis.Redis
+) -> None:
+    """A worker's guarded channel writes the held mark in the same pipeline as kombu's ``unacked`` record of
+    the message (one round trip, before any ack), for the tasks it claims and no others."""
+    owner = Owner("prefork", f"receipt@{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
+    assert receipt.activate(celery_client, owner, lambda task: task.name == demo_tasks.noop.name)
+    queue, claimed_id, unclaimed_id = f"q-{uuid.uuid4().hex[:8]}", str(uuid.uuid4()), str(uuid.uuid4())
+    try:
+        celery_client.send_task(demo_tasks.noop.name, task_id=claimed_id, queue=queue)
+        celery_client.send_task(demo_tasks.record.name, args=("x",), task_id=unclaimed_id, queue=queue)
+        with celery_client.connection_for_read() as connection, connection.SimpleQueue(queue) as simple:
+            received = [simple.get(timeout=10) for _ in range(2)]
+            tags = [str(message.delivery_tag) for message in received]
+            assert all(redis_client.hexists(Channel.unacked_key, tag) for tag in tags)
+            assert redis_client.get(claim_key(claimed_id)) == owner.held_value().encode()
+            assert redis_client.get(claim_key(unclaimed_id)) is None
+            for message in received:
+                message.ack()
+    finally:
+        receipt.deactivate()
+
+
+def test_the_receipt_pipeline_is_used_only_where_the_broker_is_the_backend(redis_server: RedisServer) -> None:
+    """Broker and backend on different databases: the mark stays with the task_received signal."""
+    split = create_app(redis_server.url())
+    split.conf["result_backend"] = redis_server.url(db=1)
+    try:
+        assert not receipt.activate(split, Owner("prefork", "split@test", "boot"), lambda task: True)
+        assert not receipt.held_on_receipt()
+    finally:
+        receipt.deactivate()
+        split.close()
