@@ -137,8 +137,8 @@ def _hold_on_receipt(request: Any = None, **_: Any) -> None:
     a client can take it back if this worker dies before starting it (``celery_futures/protocol/claims.py``).
     Tasks of apps that did not install the extension are not wrapped, and not touched here either."""
     task = getattr(request, "task", None)
-    if request is None or task is None or not is_claimed(task) or held_on_receipt():
-        return  # held_on_receipt: kombu's receipt pipeline wrote the mark already
+    if request is None or task is None or not is_claimed(task) or held_on_receipt(getattr(request, "message", None)):
+        return  # kombu's receipt pipeline wrote the mark already
     owner = Owner(current_pool_name(), request.hostname or "unknown", boot_id() or "")
     try:
         hold_on_receipt(backend_redis(task.app), request.id, owner, result_ttl_of(task.app))

@@ -3,7 +3,8 @@
 Call it where the app is defined, so every process that loads the app (workers, their children, producers)
 gets it. It marks the app (the client refuses tasks of an app without the mark), registers the generic
 runner ``celery_futures.call`` and the chunk task ``celery_futures.chunk``, applies the protocol's settings
-each time the app's configuration loads (``celery_futures/worker/config.py``), and adds the worker
+each time the app's configuration loads (``celery_futures/worker/config.py``), makes its broker connections
+keep the guarded transport across a failover (``celery_futures/worker/failover_connection.py``), and adds the worker
 bootstep (``celery_futures/worker/bootstep.py``) that checks them, claims every task before it runs, and
 beats the heartbeat.
 """
@@ -21,6 +22,7 @@ from celery_futures.worker import children, durability  # noqa: F401
 from celery_futures.worker.bootstep import ProtocolStep
 from celery_futures.worker.chunks import register_chunk_task
 from celery_futures.worker.config import apply_protocol_settings
+from celery_futures.worker.failover_connection import GuardedFailoverConnection
 from celery_futures.worker.runner import register_runner
 
 
@@ -41,6 +43,7 @@ def install(app: Celery) -> Celery:
     if getattr(app, "configured", False):  # already loaded: the signal has fired
         apply_protocol_settings(app.conf)
     app.steps["worker"].add(ProtocolStep)
+    app.amqp.Connection = GuardedFailoverConnection  # the guard survives a switch to another broker URL
     return app
 
 

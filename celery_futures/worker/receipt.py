@@ -70,9 +70,12 @@ def deactivate() -> None:
     _active = None
 
 
-def held_on_receipt() -> bool:
-    """Whether received messages are marked held by the receipt pipeline (so the signal need not)."""
-    return _active is not None
+def held_on_receipt(message: Any = None) -> bool:
+    """Whether the receipt pipeline marked this message's task held (so the signal need not): only where it
+    is active and the message came through a channel whose QoS is :class:`HoldingQoS`. Asked per message,
+    because a connection made some other way (an app's own transport) has kombu's plain QoS."""
+    qos = getattr(getattr(message, "channel", None), "qos", None)
+    return _active is not None and isinstance(qos, HoldingQoS)
 
 
 def add_hold(pipe: Any, message: Any) -> None:

@@ -126,6 +126,7 @@ def test_the_receipt_pipeline_marks_a_claimed_task_held_with_kombus_own_record(
             assert all(redis_client.hexists(Channel.unacked_key, tag) for tag in tags)
             assert redis_client.get(claim_key(claimed_id)) == owner.held_value().encode()
             assert redis_client.get(claim_key(unclaimed_id)) is None
+            assert all(receipt.held_on_receipt(message) for message in received)  # the signal will not write it
             for message in received:
                 message.ack()
     finally:
@@ -138,7 +139,7 @@ def test_the_receipt_pipeline_is_used_only_where_the_broker_is_the_backend(redis
     split.conf["result_backend"] = redis_server.url(db=1)
     try:
         assert not receipt.activate(split, Owner("prefork", "split@test", "boot"), lambda task: True)
-        assert not receipt.held_on_receipt()
+        assert not receipt.held_on_receipt(object())
     finally:
         receipt.deactivate()
         split.close()
