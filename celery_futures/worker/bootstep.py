@@ -35,9 +35,9 @@ from celery_futures.protocol.requirements import check_protocol_settings
 from celery_futures.worker import green_pidbox, receipt
 from celery_futures.worker.children import PARENT_PID
 from celery_futures.worker.claiming import claim_tasks, is_claimed
+from celery_futures.worker.failover_connection import is_guarded
 from celery_futures.worker.heartbeat import Heartbeat
 from celery_futures.worker.identity import UNKNOWN_POOL, new_boot
-from celery_futures.worker.message_guard import SENTINEL_TRANSPORT, TRANSPORT
 from celery_futures.worker.reclaim import Reclaimer
 from celery_futures.worker.redelivery import Sweeper
 
@@ -66,8 +66,7 @@ class ProtocolStep(bootsteps.StartStopStep):
         new_client = functools.partial(new_backend_redis, app, socket_timeout=HEARTBEAT_SOCKET_SECONDS,
                                        socket_connect_timeout=HEARTBEAT_SOCKET_SECONDS)
         owner = Owner(pool_name, worker.hostname, self.boot)
-        guarded = app.conf.broker_transport in (TRANSPORT, SENTINEL_TRANSPORT)
-        if not (guarded and receipt.activate(app, owner, is_claimed)):
+        if not (is_guarded(app.conf.broker_transport) and receipt.activate(app, owner, is_claimed)):
             receipt.deactivate()  # the task_received signal writes the held mark instead
         self.heartbeat = Heartbeat(new_client, worker.hostname, self.boot, on_reset=Reclaimer(app, owner))
         self.sweeper = Sweeper(app)

@@ -18,12 +18,9 @@ from typing import Any
 from kombu import Connection
 from kombu.utils.url import parse_url
 
-from celery_futures.worker.message_guard import GuardedTransport
+from celery_futures.worker.message_guard import SENTINEL_TRANSPORT, TRANSPORT, GuardedTransport
 
-GUARDED_NAMES = frozenset({
-    "celery_futures.worker.message_guard:GuardedTransport",
-    "celery_futures.worker.message_guard:GuardedSentinelTransport",
-})
+GUARDED_NAMES = frozenset({TRANSPORT, SENTINEL_TRANSPORT})
 
 
 def is_guarded(transport: Any) -> bool:

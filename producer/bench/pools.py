@@ -80,11 +80,15 @@ def alone_seconds(call: Callable[[], object]) -> float:
     return statistics.median(samples)
 
 
+def spin_size(seconds: float) -> int:
+    """The ``n`` for which ``functions.spin(n)`` (what ``cpu_bound`` runs) takes about ``seconds`` here."""
+    return round(CALIBRATION_SIZE * seconds / alone_seconds(partial(functions.spin, CALIBRATION_SIZE)))
+
+
 def workloads(rig: Rig) -> list[Workload]:
     """The three workloads, each with ``t`` measured here by running what its task runs."""
     sizes, io = rig.sizes, rig.sizes.io_task_seconds
-    spin_n = round(CALIBRATION_SIZE * sizes.cpu_task_seconds
-                   / alone_seconds(partial(functions.spin, CALIBRATION_SIZE)))
+    spin_n = spin_size(sizes.cpu_task_seconds)
     never = f"{c.GATE_PREFIX}__bench_never__"  # what io_redis_wait does: BLPOP a list nobody fills
     return [
         Workload("cpu", tasks.cpu_bound.name, (spin_n,), sizes.cpu_tasks,

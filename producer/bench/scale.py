@@ -34,6 +34,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from celery import Celery
 
 from celery_futures import CeleryExecutor
 from producer.bench.machine import describe_machine
-from producer.bench.pools import alone_seconds
+from producer.bench.pools import Workload, alone_seconds, spin_size
 from producer.bench.report import markdown_table
 from producer.bench.rig import deadline_for, settle
 from producer.bench.table import Table
@@ -62,22 +63,6 @@ READY_SECONDS = 120.0
 INSPECT_SECONDS = 2.0
 IDLE_SECONDS = 5.0
 """How long Redis's idle CPU rate is sampled before each step's rounds (the window is timed, not waited on)."""
-
-
-@dataclass(frozen=True)
-class Workload:
-    name: str
-    task: str
-    args: tuple[Any, ...]
-    tasks: int
-    """All producers together; each sends ``tasks // PRODUCERS``."""
-    task_seconds: float
-    uses_cpu: bool
-
-    def ideal(self, lanes: int, cores: int) -> float:
-        """Makespan if Celery cost nothing: CPU tasks need a core each, IO tasks only a slot."""
-        usable = min(lanes, cores) if self.uses_cpu else lanes
-        return self.tasks * self.task_seconds / min(self.tasks, usable)
 
 
 @dataclass(frozen=True)
@@ -124,15 +109,24 @@ class Step:
 
 @dataclass(frozen=True)
 class ScaleRun:
-    cores: int
     concurrency: int
     machine: dict[str, Any]
     steps: list[Step]
     problems: list[str]
 
     @property
+    def cores(self) -> int:
+        return int(self.machine["cores"])
+
+    @property
     def ok(self) -> bool:
         return not self.problems and bool(self.steps)
+
+    def speedups(self) -> dict[tuple[str, int], float]:
+        """Each cell's throughput over the same workload's on the first step's containers."""
+        first = self.steps[0].containers
+        base = {s.workload: s.tasks_per_second for s in self.steps if s.containers == first}
+        return {(s.workload, s.containers): s.tasks_per_second / base[s.workload] for s in self.steps}
 
 
 # -- the two producers ---------------------------------------------------------------------------------
@@ -211,7 +205,7 @@ def idle_cpu_rate(server: redis.Redis) -> float:
 
 
 def measure_cell(server: redis.Redis, redis_url: str, load: Workload, *, containers: int, concurrency: int,
-                 rounds: int, idle: float) -> Step:
+                 cores: int, rounds: int, idle: float) -> Step:
     """``rounds`` rounds of one workload on ``containers`` containers, with Redis's counters around them."""
     timeout = deadline_for(load.tasks * load.task_seconds)
     commands, cpu = redis_counters(server)
@@ -219,20 +213,18 @@ def measure_cell(server: redis.Redis, redis_url: str, load: Workload, *, contain
     spans = tuple(run_round(redis_url, load, timeout) for _ in range(rounds))
     wall = time.monotonic() - started
     commands_after, cpu_after = redis_counters(server)
-    ideal = load.ideal(containers * concurrency, os.cpu_count() or 1)
-    return Step(containers, concurrency, load.name, load.tasks, spans, ideal, commands_after - commands,
-                cpu_after - cpu, wall, idle)
+    return Step(containers, concurrency, load.name, load.tasks, spans, load.ideal(containers * concurrency, cores),
+                commands_after - commands, cpu_after - cpu, wall, idle)
 
 
 # -- the run -------------------------------------------------------------------------------------------
 
 
 def workloads(cpu_tasks: int, io_tasks: int) -> list[Workload]:
-    """The two workloads, the CPU size calibrated here so one call takes about ``CPU_TASK_SECONDS``."""
-    probe = 100_000
-    per_unit = alone_seconds(lambda: functions.spin(probe)) / probe
-    size = max(1, round(CPU_TASK_SECONDS / per_unit))
-    cpu_seconds = alone_seconds(lambda: functions.spin(size))
+    """The two workloads (``tasks`` counts both producers' together; each sends half), the CPU size
+    calibrated here so one call takes about ``CPU_TASK_SECONDS``."""
+    size = spin_size(CPU_TASK_SECONDS)
+    cpu_seconds = alone_seconds(partial(functions.spin, size))
     return [
         Workload("cpu", tasks.cpu_bound.name, (size,), cpu_tasks, cpu_seconds, uses_cpu=True),
         Workload("io", tasks.io_sleep.name, (IO_TASK_SECONDS,), io_tasks, IO_TASK_SECONDS, uses_cpu=False),
@@ -241,10 +233,9 @@ def workloads(cpu_tasks: int, io_tasks: int) -> list[Workload]:
 
 def measure(redis_url: str, steps: Sequence[int], loads: Sequence[Workload], concurrency: int,
             rounds: int) -> ScaleRun:
-    cores = os.cpu_count() or 1
     app = client_app(redis_url)
     server = redis.Redis.from_url(redis_url)
-    run = ScaleRun(cores, concurrency, describe_machine(redis_url), [], [])
+    run = ScaleRun(concurrency, describe_machine(redis_url), [], [])
     try:
         for containers in steps:
             say(f"scale: {containers} container(s) of {SERVICE} (concurrency {concurrency})")
@@ -253,7 +244,7 @@ def measure(redis_url: str, steps: Sequence[int], loads: Sequence[Workload], con
             idle = idle_cpu_rate(server)
             for load in loads:
                 step = measure_cell(server, redis_url, load, containers=containers, concurrency=concurrency,
-                                    rounds=rounds, idle=idle)
+                                    cores=run.cores, rounds=rounds, idle=idle)
                 run.steps.append(step)
                 say(f"scale: {containers} x {load.name}: {step.tasks_per_second:.1f} tasks/s")
     except (RuntimeError, TimeoutError, OSError) as exc:
@@ -277,9 +268,9 @@ def restore() -> str | None:
 
 
 def table(run: ScaleRun) -> Table:
-    base = {s.workload: s.tasks_per_second for s in run.steps if s.containers == run.steps[0].containers}
+    speedup = run.speedups()
     rows = [[s.workload, s.containers, s.tasks, f"{s.makespan:.2f}", f"{s.ideal:.2f}", f"{s.tasks_per_second:.1f}",
-             f"{s.tasks_per_second / base[s.workload]:.2f}x", f"{s.commands_per_task:.1f}",
+             f"{speedup[s.workload, s.containers]:.2f}x", f"{s.commands_per_task:.1f}",
              f"{s.redis_cpu_ms_per_task:.3f}", f"{s.redis_tasks_per_second:,.0f}"] for s in run.steps]
     return Table("scale", f"Scale: worker containers x {run.concurrency} slot(s), {PRODUCERS} producers, "
                  f"{run.cores} cores", ["workload", "containers", "tasks", "makespan s (median)", "ideal s",
@@ -291,11 +282,10 @@ def table(run: ScaleRun) -> Table:
 def chart(run: ScaleRun, folder: Path) -> Path:
     steps = list(dict.fromkeys(s.containers for s in run.steps))
     first = steps[0]
-    speedup = {name: [0.0] * len(steps) for name in dict.fromkeys(s.workload for s in run.steps)}
-    base = {s.workload: s.tasks_per_second for s in run.steps if s.containers == first}
-    for s in run.steps:
-        speedup[s.workload][steps.index(s.containers)] = s.tasks_per_second / base[s.workload]
-    series: dict[str, Sequence[float]] = {f"{name} (measured)": values for name, values in speedup.items()}
+    speedup = run.speedups()
+    series: dict[str, Sequence[float]] = {
+        f"{name} (measured)": [speedup.get((name, n), 0.0) for n in steps]
+        for name in dict.fromkeys(s.workload for s in run.steps)}
     series["one lane per container"] = [n / first for n in steps]
     return save_bar_chart(folder / "scale.png", title=f"Throughput over {first} container(s), {run.cores} cores",
                           ylabel="speed-up", groups=[f"{n} containers" for n in steps], series=series)
