@@ -26,15 +26,17 @@ from celery_futures.protocol.settings import (
     max_message_bytes_from,
     result_ttl_from,
 )
+from celery_futures.worker.events import FLUSH_SETTING
 from worker import constants as c
-from worker.settings import allowlist_from
+from worker.settings import allowlist_from, event_flush_from
 
 TASK_MODULES = ["worker.tasks.demo", "worker.tasks.lessons", "worker.tasks.ledger"]
 
 
 def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green: bool = False,
                   max_message_bytes: int | None = None, allowlist: str | None = None,
-                  sentinel_master: str | None = None, sentinel_password: str | None = None) -> dict[str, Any]:
+                  event_flush_seconds: float | None = None, sentinel_master: str | None = None,
+                  sentinel_password: str | None = None) -> dict[str, Any]:
     """Celery settings of our demo, each with the reason we want it. What the protocol itself needs (JSON
     only, result retries, the message guard, redelivery timings) ``celery_futures.install`` adds.
     ``sentinel_master`` (and the sentinels' own ``sentinel_password``) go with a ``sentinel://`` URL."""
@@ -45,9 +47,11 @@ def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green:
         "broker_transport_options": {**where.get("broker_transport_options", {}),
                                      MAX_BYTES_OPTION: max_message_bytes or c.DEFAULT_MAX_MESSAGE_BYTES},
         ALLOWLIST_SETTING: allowlist if allowlist is not None else ",".join(c.DEMO_ALLOWLIST),
-        # Task events (including "sent" for tasks still queued) feed Flower's live views.
+        # Task events (including "sent" for tasks still queued) feed Flower's live views; the worker sends
+        # them in batches, every WORKER_EVENT_FLUSH_SECONDS (the library's default when unset).
         "worker_send_task_events": True,
         "task_send_sent_event": True,
+        **({} if event_flush_seconds is None else {FLUSH_SETTING: event_flush_seconds}),
         # Results, claims and interrupt flags expire instead of filling Redis.
         "result_expires": result_ttl,
         # A worker takes a task from Redis only when a pool slot is free (prefetch 1, and no reservation
@@ -105,6 +109,7 @@ class EnvConfig(Mapping[str, Any]):
                 green=POOLS.get(env.get(c.ENV_POOL, DEFAULT_POOL), POOLS[DEFAULT_POOL]).is_green,
                 max_message_bytes=max_message_bytes_from(env),
                 allowlist=str(allowlist_from(env)),
+                event_flush_seconds=event_flush_from(env),
                 sentinel_master=env.get(ENV_SENTINEL_MASTER),
                 sentinel_password=env.get(ENV_SENTINEL_PASSWORD),
             )

@@ -35,6 +35,8 @@ ENV_QUEUES: Final = "WORKER_QUEUES"
 ENV_LOGLEVEL: Final = "WORKER_LOGLEVEL"
 ENV_CONNECT_ATTEMPTS: Final = "WORKER_CONNECT_ATTEMPTS"
 """How many times to try Redis before giving up at start; 0 means for ever."""
+ENV_EVENT_FLUSH: Final = "WORKER_EVENT_FLUSH_SECONDS"
+"""How long task events wait to leave in one batch (``celery_futures/worker/events.py``); 0: Celery's own."""
 ENV_LEDGER_REDIS_URL: Final = "LEDGER_REDIS_URL"
 """Where the ledger tasks keep their ledger and gates (a harness's own Redis); unset: beside the results."""
 

@@ -30,9 +30,10 @@ from celery_futures.protocol.settings import (
     parse_whole,
     result_ttl_from,
 )
+from celery_futures.worker.events import DEFAULT_FLUSH_SECONDS, parse_flush_seconds
 from worker import constants as c
 
-__all__ = ["SettingsError", "WorkerSettings", "allowlist_from"]
+__all__ = ["SettingsError", "WorkerSettings", "allowlist_from", "event_flush_from"]
 
 LOGLEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 NODE_NAME = re.compile(r"[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+")
@@ -87,6 +88,11 @@ def allowlist_from(env: Mapping[str, str]) -> Allowlist:
     return parse_allowlist(env.get(c.ENV_ALLOWLIST, ",".join(c.DEMO_ALLOWLIST)), c.ENV_ALLOWLIST)
 
 
+def event_flush_from(env: Mapping[str, str]) -> float:
+    """``WORKER_EVENT_FLUSH_SECONDS``, or the library's default when unset."""
+    return parse_flush_seconds(env.get(c.ENV_EVENT_FLUSH, DEFAULT_FLUSH_SECONDS), c.ENV_EVENT_FLUSH)
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     """Everything a worker process needs to know, resolved once before Celery starts."""
@@ -101,6 +107,7 @@ class WorkerSettings:
     connect_attempts: int
     result_ttl: int
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    event_flush_seconds: float = DEFAULT_FLUSH_SECONDS
     sentinel_master: str | None = None
     """With a ``sentinel://`` URL, the master's name (``REDIS_SENTINEL_MASTER``)."""
     sentinel_password: str | None = field(default=None, repr=False)
@@ -134,6 +141,7 @@ class WorkerSettings:
             connect_attempts=parse_non_negative(*pick("connect_attempts", c.ENV_CONNECT_ATTEMPTS, "0")),
             result_ttl=result_ttl_from(pick.env),
             max_message_bytes=max_message_bytes_from(pick.env),
+            event_flush_seconds=event_flush_from(pick.env),
             sentinel_master=master,
             sentinel_password=pick.env.get(ENV_SENTINEL_PASSWORD),
         )

@@ -6,7 +6,8 @@ runner ``celery_futures.call`` and the chunk task ``celery_futures.chunk``, appl
 each time the app's configuration loads (``celery_futures/worker/config.py``), makes its broker connections
 keep the guarded transport across a failover (``celery_futures/worker/failover_connection.py``), and adds the worker
 bootstep (``celery_futures/worker/bootstep.py``) that checks them, claims every task before it runs, and
-beats the heartbeat.
+beats the heartbeat, and the consumer bootstep that sends task events in batches
+(``celery_futures/worker/events.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from celery_futures.worker import children, durability  # noqa: F401
 from celery_futures.worker.bootstep import ProtocolStep
 from celery_futures.worker.chunks import register_chunk_task
 from celery_futures.worker.config import apply_protocol_settings
+from celery_futures.worker.events import EventBatching
 from celery_futures.worker.failover_connection import GuardedFailoverConnection
 from celery_futures.worker.runner import register_runner
 
@@ -43,6 +45,7 @@ def install(app: Celery) -> Celery:
     if getattr(app, "configured", False):  # already loaded: the signal has fired
         apply_protocol_settings(app.conf)
     app.steps["worker"].add(ProtocolStep)
+    app.steps["consumer"].add(EventBatching)
     app.amqp.Connection = GuardedFailoverConnection  # the guard survives a switch to another broker URL
     return app
 

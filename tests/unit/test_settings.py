@@ -134,6 +134,10 @@ def test_default_allowlist_has_no_dangerous_builtins() -> None:
         ({"RESULT_TTL_SECONDS": "-5"}, {}, "RESULT_TTL_SECONDS must be a whole number of seconds from 1"),
         ({"RESULT_TTL_SECONDS": "soon"}, {}, "RESULT_TTL_SECONDS must be a whole number of seconds"),
         ({"RESULT_TTL_SECONDS": str(10**12)}, {}, "RESULT_TTL_SECONDS must be a whole number of seconds"),
+        ({"WORKER_EVENT_FLUSH_SECONDS": "-1"}, {}, "WORKER_EVENT_FLUSH_SECONDS must be a number of seconds from 0"),
+        ({"WORKER_EVENT_FLUSH_SECONDS": "soon"}, {}, "WORKER_EVENT_FLUSH_SECONDS must be a number of seconds"),
+        ({"WORKER_EVENT_FLUSH_SECONDS": "nan"}, {}, "WORKER_EVENT_FLUSH_SECONDS must be a number of seconds"),
+        ({"WORKER_EVENT_FLUSH_SECONDS": "60"}, {}, "WORKER_EVENT_FLUSH_SECONDS must be a number of seconds"),
     ],
 )
 def test_bad_worker_input_is_refused_naming_it(env: dict[str, str], flags: dict[str, str], message: str) -> None:
