@@ -46,6 +46,7 @@ from celery_futures.protocol.pools import Interrupt
 from celery_futures.protocol.replication import fence_of
 from celery_futures.protocol.requirements import check_protocol_settings
 from celery_futures.protocol.sentinel import check_sentinel_settings
+from celery_futures.protocol.sentinel_reads import disconnect_interrupted_reads
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class CeleryExecutor(Executor):
         self._owns_app = app is None
         redis_backend(self.app)  # a clear error now, not at the first message
         check_sentinel_settings(self.app.conf)  # a sentinel:// URL without its master's name, by setting
+        disconnect_interrupted_reads()  # redis-py's Sentinel connections, fixed for this process
         if app is not None and is_installed(app):
             check_protocol_settings(app)  # a setting against the protocol is refused here, by name
         if app is not None:

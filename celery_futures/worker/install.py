@@ -17,6 +17,7 @@ from typing import Any
 from celery import Celery
 
 from celery_futures.protocol.installation import is_installed, mark_installed
+from celery_futures.protocol.sentinel_reads import disconnect_interrupted_reads
 
 # imported for the signal handlers they connect: prefork children's death hook, final states behind Sentinel
 from celery_futures.worker import children, durability  # noqa: F401
@@ -39,6 +40,7 @@ def install(app: Celery) -> Celery:
     if is_installed(app):
         return app
     mark_installed(app)
+    disconnect_interrupted_reads()  # redis-py's Sentinel connections, fixed for this process
     register_runner(app)
     register_chunk_task(app)
     app.on_after_configure.connect(_on_configure, weak=False)

@@ -30,6 +30,7 @@ from celery import Celery
 from celery_futures import CeleryExecutor, CeleryFuture, ClientSettings
 from celery_futures.client.errors import RedisUnavailableError, SendError, WorkerGoneError
 from celery_futures.protocol import keys as k
+from celery_futures.protocol.backend import backend_redis
 from celery_futures.protocol.errors import RedisDataLostError
 from celery_futures.protocol.keys import claim_key
 from producer.processes import RedisServer, WorkerFactory, wait_until
@@ -364,3 +365,32 @@ def test_a_failover_to_a_replica_that_missed_the_last_writes_keeps_every_promise
     record_property("lossy_failover_lost_write_errors", len(lost_writes))
     record_property("lossy_failover_last_end_seconds", round(max(f.finished_at or 0 for f in futures) - killed_at, 2))
     print(f"lossy_failover_lost_write_errors={len(lost_writes)}")
+
+
+class Interrupted(BaseException):
+    """What a greenlet kill or a time limit is to a read in progress: not an error redis-py retries."""
+
+
+def interrupt_soon(_signum: int, _frame: Any) -> None:
+    raise Interrupted
+
+
+def test_an_interrupted_read_never_hands_its_reply_to_the_next_command(group: SentinelGroup) -> None:
+    """A Sentinel-managed connection whose read was interrupted is closed, not pooled with the reply on it
+    (``celery_futures/protocol/sentinel_reads.py``): the next command gets its own reply."""
+    app = group.app()  # installs celery_futures, as every process of ours does
+    try:
+        client = backend_redis(app)
+        assert client.ping() is True
+        previous = signal.signal(signal.SIGALRM, interrupt_soon)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with pytest.raises(Interrupted):
+                client.blpop(["cfx:test:never-pushed"], timeout=1)  # interrupted while waiting for its reply
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        assert client.ping() is True  # not the BLPOP's nil, a second later
+        assert client.set("cfx:test:probe", "x", ex=60) is True and client.get("cfx:test:probe") == b"x"
+    finally:
+        app.close()
