@@ -22,11 +22,11 @@ from celery_futures.protocol.settings import (
     ALLOWLIST_SETTING,
     DEFAULT_QUEUE,
     DEFAULT_REDIS_URL,
+    EVENT_FLUSH_SETTING,
     MAX_BYTES_OPTION,
     max_message_bytes_from,
     result_ttl_from,
 )
-from celery_futures.worker.events import FLUSH_SETTING
 from worker import constants as c
 from worker.settings import allowlist_from, event_flush_from
 
@@ -51,7 +51,7 @@ def celery_config(redis_url: str, result_ttl: int, default_queue: str, *, green:
         # them in batches, every WORKER_EVENT_FLUSH_SECONDS (the library's default when unset).
         "worker_send_task_events": True,
         "task_send_sent_event": True,
-        **({} if event_flush_seconds is None else {FLUSH_SETTING: event_flush_seconds}),
+        **({} if event_flush_seconds is None else {EVENT_FLUSH_SETTING: event_flush_seconds}),
         # Results, claims and interrupt flags expire instead of filling Redis.
         "result_expires": result_ttl,
         # A worker takes a task from Redis only when a pool slot is free (prefetch 1, and no reservation

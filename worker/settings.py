@@ -17,6 +17,7 @@ from celery_futures.protocol.allowlist import Allowlist
 from celery_futures.protocol.pools import DEFAULT_POOL, PoolSpec, UnknownPoolError, get_pool
 from celery_futures.protocol.sentinel import ENV_SENTINEL_MASTER, ENV_SENTINEL_PASSWORD, redis_settings
 from celery_futures.protocol.settings import (
+    DEFAULT_EVENT_FLUSH_SECONDS,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_QUEUE,
     DEFAULT_REDIS_URL,
@@ -25,12 +26,12 @@ from celery_futures.protocol.settings import (
     SettingsError,
     max_message_bytes_from,
     parse_allowlist,
+    parse_event_flush_seconds,
     parse_queues,
     parse_redis_url,
     parse_whole,
     result_ttl_from,
 )
-from celery_futures.worker.events import DEFAULT_FLUSH_SECONDS, parse_flush_seconds
 from worker import constants as c
 
 __all__ = ["SettingsError", "WorkerSettings", "allowlist_from", "event_flush_from"]
@@ -90,7 +91,7 @@ def allowlist_from(env: Mapping[str, str]) -> Allowlist:
 
 def event_flush_from(env: Mapping[str, str]) -> float:
     """``WORKER_EVENT_FLUSH_SECONDS``, or the library's default when unset."""
-    return parse_flush_seconds(env.get(c.ENV_EVENT_FLUSH, DEFAULT_FLUSH_SECONDS), c.ENV_EVENT_FLUSH)
+    return parse_event_flush_seconds(env.get(c.ENV_EVENT_FLUSH, DEFAULT_EVENT_FLUSH_SECONDS), c.ENV_EVENT_FLUSH)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class WorkerSettings:
     connect_attempts: int
     result_ttl: int
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    event_flush_seconds: float = DEFAULT_FLUSH_SECONDS
+    event_flush_seconds: float = DEFAULT_EVENT_FLUSH_SECONDS
     sentinel_master: str | None = None
     """With a ``sentinel://`` URL, the master's name (``REDIS_SENTINEL_MASTER``)."""
     sentinel_password: str | None = field(default=None, repr=False)

@@ -32,6 +32,9 @@ ALLOWLIST_SETTING: Final = "celery_futures_allowlist"
 a comma-separated string); both the workers and the client read it from the app's configuration."""
 MAX_BYTES_OPTION: Final = "max_message_bytes"
 """The ``broker_transport_options`` key that carries the message size limit to the guarded transport."""
+EVENT_FLUSH_SETTING: Final = "celery_futures_event_flush_seconds"
+"""``app.conf.celery_futures_event_flush_seconds``: how long a worker's task events wait to leave in one
+batch (``celery_futures/worker/events.py``); 0 leaves Celery's own flushing."""
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
 DEFAULT_QUEUE: Final = "celery"
@@ -40,6 +43,9 @@ DEFAULT_MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
 """Room for the client's largest arguments (1 MiB of JSON, 1.33x once base64-encoded) and the envelope."""
 MIN_MESSAGE_BYTES: Final = 64 * 1024
 """A limit below this would refuse ordinary tasks (an envelope alone is 1-2 KB)."""
+DEFAULT_EVENT_FLUSH_SECONDS: Final = 0.01
+MAX_EVENT_FLUSH_SECONDS: Final = 5.0
+"""A monitor that learns of a task seconds late is no monitor; more is a mistake, refused at start."""
 MAX_RESULT_TTL: Final = 365 * 24 * 3600
 """A year: message expiry is ``now + ttl`` as a datetime, which overflows long before Redis would object."""
 QUEUE_NAME: Final = re.compile(r"[A-Za-z0-9_.:-]+")
@@ -211,3 +217,19 @@ def parse_max_message_bytes(raw: str | int, what: str = ENV_MAX_MESSAGE_BYTES) -
 
 def max_message_bytes_from(env: Mapping[str, str]) -> int:
     return parse_max_message_bytes(env.get(ENV_MAX_MESSAGE_BYTES, str(DEFAULT_MAX_MESSAGE_BYTES)))
+
+
+def parse_event_flush_seconds(raw: object, what: str = EVENT_FLUSH_SETTING) -> float:
+    """A task-event flush interval, from a setting or a variable's text: 0 (Celery's own flushing) to 5 s."""
+    try:
+        value = float(raw) if isinstance(raw, str | int | float) and not isinstance(raw, bool) else None
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_EVENT_FLUSH_SECONDS:
+        raise SettingsError(f"{what} must be a number of seconds from 0 to {MAX_EVENT_FLUSH_SECONDS:g}, got {raw!r}")
+    return value
+
+
+def event_flush_seconds_of(conf: Mapping[str, object]) -> float:
+    """An app's flush interval (its configuration, or the default), validated."""
+    return parse_event_flush_seconds(conf.get(EVENT_FLUSH_SETTING, DEFAULT_EVENT_FLUSH_SECONDS))

@@ -32,10 +32,10 @@ from celery_futures.protocol.backend import new_backend_redis
 from celery_futures.protocol.claims import Owner
 from celery_futures.protocol.pools import pool_of_class
 from celery_futures.protocol.requirements import check_protocol_settings
+from celery_futures.protocol.settings import event_flush_seconds_of
 from celery_futures.worker import green_pidbox, receipt
 from celery_futures.worker.children import PARENT_PID
 from celery_futures.worker.claiming import claim_tasks, is_claimed
-from celery_futures.worker.events import flush_seconds_of
 from celery_futures.worker.failover_connection import is_guarded
 from celery_futures.worker.heartbeat import Heartbeat
 from celery_futures.worker.identity import UNKNOWN_POOL, new_boot
@@ -57,7 +57,7 @@ class ProtocolStep(bootsteps.StartStopStep):
         super().__init__(worker, **kwargs)
         app = worker.app
         check_protocol_settings(app)
-        flush_seconds_of(app.conf)  # the event batching's interval, refused here rather than in the consumer
+        event_flush_seconds_of(app.conf)  # the event batching's interval, refused here rather than in the consumer
         spec = pool_of_class(worker.pool_cls)
         pool_name = spec.name if spec else UNKNOWN_POOL
         self.boot = new_boot(pool_name)

@@ -7,9 +7,10 @@ buffers them only until the loop's next turn, which merges few (measured on our 
 not buffer at all, three round trips per task. This consumer bootstep keeps Celery's own buffer (its
 ``task`` group, flushed as one ``task.multi`` message, which Flower and every Celery event receiver read)
 and flushes it from the worker's own timer ``celery_futures_event_flush_seconds`` after the first event waits
-(default 0.01), or at once when it holds Celery's buffer limit (24 events). A monitor sees a task event
-that much later once the loop turns (an event from a threads-pool thread in a lull waits for the loop's
-next wake-up, at most a second, as Celery's own buffering does). Measured with no-ops on 2 cores, CPU per
+(default 0.01; read and checked by ``celery_futures/protocol/settings.py``), or at once when it holds
+Celery's buffer limit (24 events). A monitor sees a task event that much later once the loop turns (an
+event from a threads-pool thread in a lull waits for the loop's next wake-up, at most a second, as Celery's
+own buffering does). Measured with no-ops on 2 cores, CPU per
 task of the process that runs the loop: prefork's main process 1.54 ms without, 1.00 with (stock Celery's
 1.02); gevent's 2.42 without, 1.64 with (stock Celery's with a thread-safe backend 1.82).
 
@@ -24,31 +25,11 @@ from typing import Any, Final
 
 from celery import bootsteps
 
-from celery_futures.protocol.settings import SettingsError
+from celery_futures.protocol.settings import event_flush_seconds_of
 
 logger = logging.getLogger(__name__)
 
-FLUSH_SETTING: Final = "celery_futures_event_flush_seconds"
-DEFAULT_FLUSH_SECONDS: Final = 0.01
-MAX_FLUSH_SECONDS: Final = 5.0
-"""A monitor that learns of a task seconds late is no monitor; more is a mistake, refused at start."""
 TASK_GROUP: Final = "task"
-
-
-def flush_seconds_of(conf: Any) -> float:
-    """The app's flush interval, validated: a number from 0 (Celery's own flushing) to 5 seconds."""
-    return parse_flush_seconds(conf.get(FLUSH_SETTING, DEFAULT_FLUSH_SECONDS), FLUSH_SETTING)
-
-
-def parse_flush_seconds(raw: object, what: str) -> float:
-    """A flush interval from a setting or an environment variable's text; ``what`` names where it came from."""
-    try:
-        value = float(raw) if isinstance(raw, str | int | float) and not isinstance(raw, bool) else None
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value <= MAX_FLUSH_SECONDS:
-        raise SettingsError(f"{what} must be a number of seconds from 0 to {MAX_FLUSH_SECONDS:g}, got {raw!r}")
-    return value
 
 
 class FlushTimer:
@@ -83,7 +64,7 @@ class EventBatching(bootsteps.StartStopStep):
     requires = ("celery.worker.consumer.events:Events",)
 
     def start(self, parent: Any) -> None:
-        dispatcher, seconds = parent.event_dispatcher, flush_seconds_of(parent.app.conf)
+        dispatcher, seconds = parent.event_dispatcher, event_flush_seconds_of(parent.app.conf)
         if dispatcher is None or not seconds:
             return
         flusher = FlushTimer(dispatcher, parent.timer, seconds)

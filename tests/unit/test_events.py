@@ -10,8 +10,13 @@ from typing import Any
 
 import pytest
 
-from celery_futures.protocol.settings import SettingsError
-from celery_futures.worker.events import DEFAULT_FLUSH_SECONDS, FLUSH_SETTING, FlushTimer, flush_seconds_of
+from celery_futures.protocol.settings import (
+    DEFAULT_EVENT_FLUSH_SECONDS,
+    EVENT_FLUSH_SETTING,
+    SettingsError,
+    event_flush_seconds_of,
+)
+from celery_futures.worker.events import FlushTimer
 
 
 @dataclass
@@ -83,13 +88,13 @@ def test_a_failed_flush_is_not_fatal_and_the_next_event_schedules_again() -> Non
     assert len(timer.due) == 1
 
 
-@pytest.mark.parametrize(("given", "expected"), [(None, DEFAULT_FLUSH_SECONDS), (0, 0.0), (0.5, 0.5), (5, 5.0)])
+@pytest.mark.parametrize(("given", "expected"), [(None, DEFAULT_EVENT_FLUSH_SECONDS), (0, 0.0), (0.5, 0.5), (5, 5.0)])
 def test_the_interval_is_read_from_the_app(given: Any, expected: float) -> None:
-    conf = {} if given is None else {FLUSH_SETTING: given}
-    assert flush_seconds_of(conf) == expected
+    conf = {} if given is None else {EVENT_FLUSH_SETTING: given}
+    assert event_flush_seconds_of(conf) == expected
 
 
 @pytest.mark.parametrize("bad", [-0.1, 5.5, "fast", True, float("nan"), [0.1]])
 def test_a_bad_interval_is_refused_naming_the_setting(bad: Any) -> None:
-    with pytest.raises(SettingsError, match=f"{FLUSH_SETTING} must be a number of seconds from 0 to 5"):
-        flush_seconds_of({FLUSH_SETTING: bad})
+    with pytest.raises(SettingsError, match=f"{EVENT_FLUSH_SETTING} must be a number of seconds from 0 to 5"):
+        event_flush_seconds_of({EVENT_FLUSH_SETTING: bad})
