@@ -9,6 +9,7 @@ import pytest
 from celery import Celery
 
 import celery_futures
+from celery_futures.protocol.backend import redis_backend
 from celery_futures.protocol.requirements import check_protocol_settings
 from celery_futures.protocol.settings import DEFAULT_MAX_MESSAGE_BYTES, MAX_BYTES_OPTION, SettingsError
 from celery_futures.worker.message_guard import TRANSPORT
@@ -57,6 +58,17 @@ def test_what_the_app_sets_itself_is_kept() -> None:
     assert app.conf.result_backend_thread_safe is False
     assert app.conf.broker_transport_options["visibility_timeout"] == 600
     assert app.conf.broker_transport_options["unacked_restore_interval"] == 5  # ours, where it said nothing
+
+
+def test_connects_give_up_after_five_seconds_unless_the_app_says_otherwise() -> None:
+    """A connect to a vanished address (a failed-over master's container) must not hang a claim or a loop."""
+    app = installed({"broker_url": URL, "result_backend": URL})
+    backend: Any = redis_backend(app)
+    assert backend.connparams["socket_connect_timeout"] == 5.0
+    assert app.conf.broker_transport_options["socket_connect_timeout"] == 5.0
+    own = installed({"broker_url": URL, "result_backend": URL, "redis_socket_connect_timeout": 1.5})
+    own_backend: Any = redis_backend(own)
+    assert own_backend.connparams["socket_connect_timeout"] == 1.5
 
 
 @pytest.mark.parametrize(("config", "message"), [
