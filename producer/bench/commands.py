@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from urllib.parse import urlsplit
 
@@ -45,10 +46,13 @@ class CommandCount:
     """Command name -> how many the producer's connections sent during the window."""
     others: dict[str, int]
     """The same for every other connection: the workers, their heartbeats and polling."""
+    producer_idle: dict[str, int] = field(default_factory=dict)
+    """What the producer's connections sent over a window as long with no task in flight (its own ticks)."""
 
     @property
     def producer_per_task(self) -> float:
-        return sum(self.producer.values()) / self.tasks
+        """The producer's commands the tasks caused: the window's, less what it sends when idle."""
+        return max(0, sum(self.producer.values()) - sum(self.producer_idle.values())) / self.tasks
 
     @property
     def others_per_task(self) -> float:
@@ -124,12 +128,16 @@ def round_trips(variant: str, raw_app: Celery, executor: CeleryExecutor, n: int,
 def count_one(probe: ProbeUser, rig: Rig, variant: str, clients: tuple[Celery, CeleryExecutor]) -> CommandCount:
     n = rig.sizes.command_tasks
     run = round_trips(variant, *clients, n, rig.sizes.chunk_size)
+    started = time.monotonic()
     with monitored(rig.redis_url, probe.admin) as lines:
         run()
         mine = probe.addresses()  # before the window closes, while every connection is still open
+    with monitored(rig.redis_url, probe.admin) as idle_lines:
+        time.sleep(time.monotonic() - started)  # as long again, with nothing in flight
     producer = Counter(name for address, name in lines if address in mine)
     others = Counter(name for address, name in lines if address not in mine)
-    return CommandCount(variant, n, dict(producer), dict(others))
+    idle = Counter(name for address, name in idle_lines if address in mine)
+    return CommandCount(variant, n, dict(producer), dict(others), dict(idle))
 
 
 @contextmanager
