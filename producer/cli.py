@@ -114,6 +114,35 @@ def bench(conn: Connection, quick: bool, out: str | None, progress: ProgressMode
     run_scenario(conn, lambda session: run_bench(session, out), progress=progress, quick=quick)
 
 
+@main.command()
+@click.option("--tasks", type=click.IntRange(min=10), default=600, show_default=True, help="Tasks to submit.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the mix: the same seed, the same plan.")
+@click.option("--slow-seconds", type=click.FloatRange(min=0.01, max=10), default=0.5, show_default=True,
+              help="How long slow tasks work (progress: half, interrupt targets: ten times).")
+@click.option("--window", type=click.IntRange(min=10), default=200, show_default=True,
+              help="Futures outstanding at most; submissions go on through the fault.")
+@click.option("--deadline", type=click.FloatRange(min=10), default=300, show_default=True,
+              help="Seconds for the whole drill; what has not ended by then is reported, never waited for.")
+@click.option("--stall", type=click.FloatRange(min=1), default=60, show_default=True,
+              help="Stop waiting once no future has ended for this long while some are outstanding.")
+@progress_option()
+@click.pass_obj
+def drill(conn: Connection, *, tasks: int, seed: int, slow_seconds: float, window: int, deadline: float,
+          stall: float, progress: ProgressMode) -> None:
+    """A seeded mix of ledger tasks, judged by what ran, while you break something (a worker, Redis).
+
+    \b
+    Every future must end, each with an outcome its kind allows or one that names a fault, and the ledger
+    must agree (nothing cancelled ran, nothing ran more often than its policy). The workers keep the ledger
+    in LEDGER_REDIS_URL when it is set (a Redis outside the fault), else beside the results.
+    """
+    from producer.drill import DrillConfig, run_drill
+
+    config = DrillConfig(tasks=tasks, seed=seed, slow_seconds=slow_seconds, window=window,
+                         deadline_seconds=deadline, stall_seconds=stall)
+    run_scenario(conn, lambda session: run_drill(session, config), progress=progress, quick=False)
+
+
 def run_scenario(conn: Connection, scenario: Scenario, *, progress: ProgressMode, quick: bool) -> None:
     """Run ``scenario`` in a session and exit with its verdict; Ctrl-C cancels what has not started.
 

@@ -20,6 +20,8 @@ from producer.soak.redis_state import RedisFigures
 LOST_WORKER = frozenset({"WorkerLostError", "WorkerGoneError"})
 """What a future says when the worker running its task died (WorkerGoneError subclasses WorkerLostError)."""
 SEND_ERROR = "SendError"
+UNAVAILABLE = "RedisUnavailableError"
+"""What a future says when Redis stayed away past the executor's outage limit: its outcome cannot be known."""
 DATA_LOST = "RedisDataLostError"
 """What a future says when Redis lost its data while its task was queued or held: it did not run."""
 EXPECTED: dict[Kind, frozenset[str]] = {
@@ -31,8 +33,9 @@ EXPECTED: dict[Kind, frozenset[str]] = {
     Kind.INTERRUPT: frozenset({"TaskInterruptedError", RESULT}),  # it may end before it is caught running
 }
 """What each kind may end with when no fault touched it. While Redis restarts, any of them may end with
-``SendError`` (its send was refused) or a ``redis.*`` error (the task's own Redis call, its ledger write or
-its interrupt check, failed, and the task said so); once Redis has lost its data, any of them may end with
+``SendError`` (its send was refused), ``RedisUnavailableError`` (Redis stayed away past the executor's
+outage limit) or a ``redis.*`` error (the task's own Redis call, its ledger write or its interrupt check,
+failed, and the task said so); once Redis has lost its data, any of them may end with
 ``RedisDataLostError`` (its message or claim went with the data: it did not run, which the ledger checks);
 a lost worker may end only the tasks it held."""
 REDIS_ERROR = "redis."
@@ -57,7 +60,7 @@ def check(name: str, offenders: list[str], measured: str | None = None) -> Check
 
 def by_restart(outcome: str) -> bool:
     """An outcome only a Redis outage explains."""
-    return outcome == SEND_ERROR or outcome.startswith(REDIS_ERROR)
+    return outcome in (SEND_ERROR, UNAVAILABLE) or outcome.startswith(REDIS_ERROR)
 
 
 def allowed(record: Record, restarted: bool, wiped: bool = False) -> bool:

@@ -98,7 +98,7 @@ def test_a_lost_worker_error_on_a_task_the_dead_worker_never_held_is_flagged() -
     assert not by_name(outcome_checks(records, restarted=True))[EXPLAINED].passed
 
 
-@pytest.mark.parametrize("outcome", ["SendError", "redis.BusyLoadingError"])
+@pytest.mark.parametrize("outcome", ["SendError", "RedisUnavailableError", "redis.BusyLoadingError"])
 def test_errors_of_a_redis_outage_need_the_restart_to_explain_them(outcome: str) -> None:
     records = [record("t1", Kind.FAIL, outcome)]
     assert by_name(outcome_checks(records, restarted=True))[EXPLAINED].passed
@@ -227,3 +227,20 @@ def test_bad_flags_are_refused_before_anything_starts(args: list[str], message: 
     assert done.exit_code == 2, done.output
     assert message in done.output
     assert not (tmp_path / "work").exists()
+
+
+# -- the drill's own figures (producer/drill.py) ---------------------------------------------------------------
+def test_the_longest_stall_counts_from_the_start_and_between_ends() -> None:
+    from producer.drill import longest_stall
+
+    assert longest_stall(10.0, [10.5, 11.0, 14.0, 14.1]) == 3.0
+    assert longest_stall(10.0, [16.0]) == 6.0
+    assert longest_stall(10.0, []) == 0.0
+
+
+def test_fault_outcomes_are_counted_by_name() -> None:
+    from producer.drill import fault_outcomes
+
+    outcomes = ["result", "SendError", "redis.ConnectionError", "WorkerGoneError", "DemoError", "SendError"]
+    records = [record(f"t{i}", outcome=outcome) for i, outcome in enumerate(outcomes)]
+    assert fault_outcomes(records) == {"SendError": 2, "redis.ConnectionError": 1, "WorkerGoneError": 1}
