@@ -23,6 +23,7 @@ import itertools
 import os
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,16 +32,26 @@ import redis
 from celery_futures import CeleryExecutor
 from producer.cluster import queue_of, wait_for_workers
 from producer.session import Session
-from producer.soak.checks import Check, duplicates, ledger_checks, outcome_checks, outcomes_by_kind
+from producer.soak.checks import (
+    DATA_LOST,
+    LOST_WORKER,
+    Check,
+    by_restart,
+    duplicates,
+    ledger_checks,
+    outcome_checks,
+    outcomes_by_kind,
+)
 from producer.soak.drive import Driver
 from producer.soak.flight import Flight, Record
 from producer.soak.plan import TaskSpec, make_plan
-from producer.soak.redis_state import text, whereabouts
+from producer.soak.redis_state import result_prefix_of, text, whereabouts
 from worker import constants as c
 from worker.tasks.ledger import ledger_key
 
 WORKER_WAIT_SECONDS = 60.0
 BATCH = 25
+HELD_UP_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -72,25 +83,32 @@ def run_drill(session: Session, config: DrillConfig) -> bool:
     records = flight.records(plan, {spec.index for spec in plan})
     ledger = read_ledger(executor, run_id)
     checks = [*outcome_checks(records, restarted=True, wiped=True), *ledger_checks(records, ledger)]
-    stall = longest_stall(began, sorted(flight.done_at.values()))
+    stall = Stall.of(flight, plan, began)
     terminal.record("never_ended", never_ended(executor, flight, plan))
-    terminal.record("held_up", held_up(flight, plan, began))
-    show(session, records, ledger, checks, seconds=seconds, stall=stall, stopped=driver.stopped)
+    terminal.record("held_up", stall.held_up)
+    show(session, records, ledger, checks, seconds=seconds, stall=stall.seconds, stopped=driver.stopped)
     return all(check.passed for check in checks)
 
 
-SHOWN = 5
+@dataclass(frozen=True)
+class Stall:
+    """The longest time, from the start or from one future's end, until the next future ended."""
 
+    seconds: float
+    held_up: list[dict[str, Any]]
+    """The first futures to end after it, with their task ids (to find in the workers' logs) and when they
+    ended, in seconds from the start."""
 
-def held_up(flight: Flight, plan: list[TaskSpec], began: float) -> list[dict[str, Any]]:
-    """The first futures to end after the longest stall, with their task ids (to find in the workers' logs)
-    and when they ended, in seconds from the start: what the stall held up."""
-    ended = sorted(flight.done_at.items(), key=lambda item: item[1])
-    moments = [began, *(at for _, at in ended)]
-    gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
-    first = gaps.index(max(gaps)) if gaps else 0
-    return [{"token": plan[index].token, "kind": plan[index].kind.value, "task_id": flight.futures[index].task_id,
-             "ended_after_seconds": round(at - began, 2)} for index, at in ended[first:first + SHOWN]]
+    @classmethod
+    def of(cls, flight: Flight, plan: list[TaskSpec], began: float) -> Stall:
+        ended = sorted(flight.done_at.items(), key=lambda item: item[1])
+        gaps = [later - earlier for earlier, later in itertools.pairwise([began, *(at for _, at in ended)])]
+        if not gaps:
+            return cls(0.0, [])
+        first = gaps.index(max(gaps))
+        return cls(max(gaps), [{"token": plan[index].token, "kind": plan[index].kind.value,
+                                "task_id": flight.futures[index].task_id, "ended_after_seconds": round(at - began, 2)}
+                               for index, at in ended[first:first + HELD_UP_SHOWN]])
 
 
 def never_ended(executor: CeleryExecutor, flight: Flight, plan: list[TaskSpec]) -> list[dict[str, Any]]:
@@ -98,10 +116,9 @@ def never_ended(executor: CeleryExecutor, flight: Flight, plan: list[TaskSpec]) 
     stuck = flight.stuck(plan)
     if not stuck:
         return []
-    backend: Any = executor.celery_app.backend
     try:
         found = whereabouts(executor.redis, [entry["task_id"] for entry in stuck],
-                            result_prefix=backend.get_key_for_task("x")[:-1].decode(), queue=queue_of(executor))
+                            result_prefix=result_prefix_of(executor.celery_app), queue=queue_of(executor))
     except redis.RedisError as exc:
         found = {entry["task_id"]: {"whereabouts": f"unknown: {exc}"} for entry in stuck}
     return [{**entry, **found.get(entry["task_id"], {})} for entry in stuck]
@@ -118,22 +135,11 @@ def read_ledger(executor: CeleryExecutor, run_id: str) -> dict[str, int]:
             client.close()
 
 
-def longest_stall(began: float, ends: list[float]) -> float:
-    """The longest time from the start, or from one future's end, to the next future's end."""
-    moments = [began, *ends]
-    return max((later - earlier for earlier, later in itertools.pairwise(moments)), default=0.0)
-
-
-FAULT_OUTCOMES = ("SendError", "RedisUnavailableError", "RedisDataLostError", "WorkerLostError", "WorkerGoneError")
-
-
 def fault_outcomes(records: list[Record]) -> dict[str, int]:
     """How many futures ended with each outcome that names a fault (``redis.*`` errors under their names)."""
-    counted: dict[str, int] = {}
-    for record in records:
-        if record.outcome in FAULT_OUTCOMES or record.outcome.startswith("redis."):
-            counted[record.outcome] = counted.get(record.outcome, 0) + 1
-    return counted
+    faults = Counter(record.outcome for record in records
+                     if by_restart(record.outcome) or record.outcome in (DATA_LOST, *LOST_WORKER))
+    return dict(faults)
 
 
 def show(session: Session, records: list[Record], ledger: dict[str, int], checks: list[Check], *,

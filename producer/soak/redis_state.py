@@ -95,6 +95,12 @@ def queued_ids(client: redis.Redis, queue: str) -> set[str]:
     return {message_id(raw) for raw in client.lrange(queue, 0, -1)}
 
 
+def result_prefix_of(app: Any) -> str:
+    """The backend's key prefix for task states: ``celery-task-meta-`` unless the app configured another."""
+    backend: Any = app.backend
+    return str(backend.get_key_for_task("x")[:-1].decode())
+
+
 def whereabouts(client: redis.Redis, task_ids: list[str], *, result_prefix: str, queue: str) -> dict[str, Any]:
     """Where each task is as far as Redis knows: its claim, its stored state, its message."""
     if not task_ids:

@@ -36,7 +36,7 @@ from producer.soak.faults import Faults, KillFigures, RestartRecord, kill_figure
 from producer.soak.flight import Flight, Record
 from producer.soak.memory import MemoryFigures, MemoryPoint
 from producer.soak.plan import TaskSpec, make_plan
-from producer.soak.redis_state import RedisFigures, inspect_redis, numpat, text, whereabouts
+from producer.soak.redis_state import RedisFigures, inspect_redis, numpat, result_prefix_of, text, whereabouts
 from producer.terminal import Terminal
 from worker.app import client_app
 from worker.tasks.ledger import ledger_key
@@ -201,8 +201,7 @@ class Soak:
                 executor: CeleryExecutor, baseline: MemoryPoint, problems: list[str]) -> Driven:
         records = flight.records(plan, faults.affected())
         outcomes = {r.index: r.outcome for r in records}
-        backend: Any = executor.celery_app.backend
-        result_prefix = backend.get_key_for_task("x")[:-1].decode()
+        result_prefix = result_prefix_of(executor.celery_app)
         return Driven(
             records=records, stuck=self.stuck(flight, plan, result_prefix),
             kill=kill_figures(faults.kill, flight.done_at, outcomes), restart=faults.restart, wipe=faults.wipe,

@@ -230,12 +230,23 @@ def test_bad_flags_are_refused_before_anything_starts(args: list[str], message: 
 
 
 # -- the drill's own figures (producer/drill.py) ---------------------------------------------------------------
-def test_the_longest_stall_counts_from_the_start_and_between_ends() -> None:
-    from producer.drill import longest_stall
+def test_the_longest_stall_counts_from_the_start_and_between_ends_and_names_what_it_held_up() -> None:
+    from types import SimpleNamespace
 
-    assert longest_stall(10.0, [10.5, 11.0, 14.0, 14.1]) == 3.0
-    assert longest_stall(10.0, [16.0]) == 6.0
-    assert longest_stall(10.0, []) == 0.0
+    from producer.drill import Stall
+    from producer.soak.flight import Flight
+    from producer.soak.plan import make_plan
+
+    plan = make_plan(4, 1, 0.1)
+    flight = Flight()
+    for spec, ended in zip(plan, (10.5, 11.0, 14.0, 14.1), strict=True):
+        flight.futures[spec.index] = SimpleNamespace(task_id=f"id-{spec.index}")  # type: ignore[assignment]
+        flight.done_at[spec.index] = ended
+    stall = Stall.of(flight, plan, 10.0)
+    assert stall.seconds == 3.0
+    assert [(entry["task_id"], entry["ended_after_seconds"]) for entry in stall.held_up] == [("id-2", 4.0),
+                                                                                             ("id-3", 4.1)]
+    assert Stall.of(Flight(), plan, 10.0) == Stall(0.0, [])
 
 
 def test_fault_outcomes_are_counted_by_name() -> None:
