@@ -75,6 +75,23 @@ def test_an_event_after_a_flush_schedules_the_next_one() -> None:
     assert dispatcher.published == [["task-received"], ["task-succeeded"]]
 
 
+def test_with_an_event_loop_every_event_goes_through_it_and_arms_one_flush() -> None:
+    """Each event is handed to the loop's call_soon (from a pool thread that is what wakes the loop, so it
+    fetches the next message at once); the loop arms the timer once per batch."""
+    dispatcher, timer = FakeDispatcher(), FakeTimer()
+    ready: set[Callable[[], None]] = set()
+    dispatcher.timer = FlushTimer(dispatcher, timer, 0.01, call_soon=ready.add)
+    for event in ("task-received", "task-started", "task-succeeded"):
+        dispatcher.send(event)
+    assert len(ready) == 1 and timer.due == []  # one promise, however many events; nothing armed yet
+    for callback in ready:
+        callback()
+        callback()
+    assert len(timer.due) == 1
+    timer.fire()
+    assert dispatcher.published == [["task-received", "task-started", "task-succeeded"]]
+
+
 def test_a_failed_flush_is_not_fatal_and_the_next_event_schedules_again() -> None:
     class Offline(FakeDispatcher):
         def flush(self) -> None:
