@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import repeat
+from typing import Final
 from urllib.parse import urlsplit
 
 import redis
@@ -36,6 +36,10 @@ from worker.tasks import demo as tasks
 
 MAP_CHUNKED = "executor.map(chunksize)"
 VARIANTS = (RAW, SUBMIT, MAP, MAP_CHUNKED)
+WATCHDOG_TICK: Final = frozenset({"EXPIRE", "SMEMBERS", "MGET"})
+"""One pipeline every watchdog tick (5 s) while futures are outstanding (``celery_futures/client/evidence.py``):
+the executor's marker's EXPIRE, the live workers' SMEMBERS, MGETs of their heartbeats and of states. A
+healthy run sends none of these per task."""
 
 
 @dataclass(frozen=True)
@@ -46,13 +50,16 @@ class CommandCount:
     """Command name -> how many the producer's connections sent during the window."""
     others: dict[str, int]
     """The same for every other connection: the workers, their heartbeats and polling."""
-    producer_idle: dict[str, int] = field(default_factory=dict)
-    """What the producer's connections sent over a window as long with no task in flight (its own ticks)."""
 
     @property
     def producer_per_task(self) -> float:
-        """The producer's commands the tasks caused: the window's, less what it sends when idle."""
-        return max(0, sum(self.producer.values()) - sum(self.producer_idle.values())) / self.tasks
+        """The producer's commands per task, its watchdog's ticks left out."""
+        return sum(n for name, n in self.producer.items() if name not in WATCHDOG_TICK) / self.tasks
+
+    @property
+    def producer_ticks(self) -> dict[str, int]:
+        """What the producer's watchdog sent during the window, on its own clock."""
+        return {name: n for name, n in self.producer.items() if name in WATCHDOG_TICK}
 
     @property
     def others_per_task(self) -> float:
@@ -128,16 +135,12 @@ def round_trips(variant: str, raw_app: Celery, executor: CeleryExecutor, n: int,
 def count_one(probe: ProbeUser, rig: Rig, variant: str, clients: tuple[Celery, CeleryExecutor]) -> CommandCount:
     n = rig.sizes.command_tasks
     run = round_trips(variant, *clients, n, rig.sizes.chunk_size)
-    started = time.monotonic()
     with monitored(rig.redis_url, probe.admin) as lines:
         run()
         mine = probe.addresses()  # before the window closes, while every connection is still open
-    with monitored(rig.redis_url, probe.admin) as idle_lines:
-        time.sleep(time.monotonic() - started)  # as long again, with nothing in flight
     producer = Counter(name for address, name in lines if address in mine)
     others = Counter(name for address, name in lines if address not in mine)
-    idle = Counter(name for address, name in idle_lines if address in mine)
-    return CommandCount(variant, n, dict(producer), dict(others), dict(idle))
+    return CommandCount(variant, n, dict(producer), dict(others))
 
 
 @contextmanager

@@ -28,9 +28,9 @@ How each number is measured (the code says the same in `producer/bench/`):
 - **Redis commands**: whole round trips (send, then wait for every result) on the prefork worker, watched
   with `MONITOR`. The measured clients log in as a throwaway ACL user, so `CLIENT LIST` tells their
   connections from the workers'; `INFO commandstats` cannot (it is server-wide, and Redis 7.0 has no
-  per-connection counter). *Everyone else* is mostly the worker, plus heartbeats and polling. A second
-  window as long with nothing in flight counts what the producer sends on its own clock (the watchdog's
-  ticks); *producer/task* leaves those out, and the window's own breakdown still has them.
+  per-connection counter). *Everyone else* is mostly the worker, plus heartbeats and polling. What the
+  executor's watchdog sends on its own clock (one pipeline of EXPIRE, SMEMBERS and MGETs every 5 s while
+  futures are outstanding) is counted apart: *producer/task* leaves it out, the breakdown keeps it.
 - **Memory**: `tracemalloc` in this process while the tasks are pending in a database no worker or other
   client uses; Redis bytes are the growth of `used_memory`. Afterwards everything is cancelled and deleted,
   and that database must be empty.
@@ -95,17 +95,16 @@ def breakdown(counts: dict[str, int], tasks: int) -> str:
 
 
 def commands_table(results: BenchResults) -> Table:
-    rows = [[c.variant, c.tasks, c.producer_per_task, breakdown(c.producer, c.tasks),
-             idle_counts(c.producer_idle), c.others_per_task, breakdown(c.others, c.tasks)]
-            for c in results.commands]
+    rows = [[c.variant, c.tasks, c.producer_per_task, breakdown(c.producer, c.tasks), counts(c.producer_ticks),
+             c.others_per_task, breakdown(c.others, c.tasks)] for c in results.commands]
     return Table("commands", "Redis commands per no-op round trip on the prefork worker",
-                 ["client", "tasks", "producer/task", "producer's, per task", "producer's, idle window",
+                 ["client", "tasks", "producer/task", "producer's, per task", "producer's watchdog ticks, in all",
                   "everyone else/task", "everyone else's, per task"], rows)
 
 
-def idle_counts(counts: dict[str, int]) -> str:
-    """``EXPIRE 1, MGET 3``: what the producer sent on its own clock, as counts (they are not per task)."""
-    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "none"
+def counts(found: dict[str, int]) -> str:
+    """``EXPIRE 1, MGET 3``: commands sent on the producer's own clock, as counts (they are not per task)."""
+    return ", ".join(f"{name} {count}" for name, count in sorted(found.items())) or "none"
 
 
 def memory_table(results: BenchResults) -> Table:

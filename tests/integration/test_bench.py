@@ -114,7 +114,6 @@ def test_commands_of_the_producer_are_told_from_the_workers(document: dict[str, 
     assert [c["producer"]["LPUSH"] for c in commands] == [sizes["command_tasks"]] * 3 + [
         math.ceil(sizes["command_tasks"] / sizes["chunk_size"])]  # one message per chunk
     assert all("LPUSH" not in c["others"] and c["others"]["BRPOP"] > 0 for c in commands)
-    assert all("LPUSH" not in c["producer_idle"] for c in commands)  # the idle window sends no task
 
 
 def test_memory_is_measured_for_every_kind_of_pending_handle(document: dict[str, Any]) -> None:

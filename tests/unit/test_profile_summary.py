@@ -33,3 +33,4 @@ def test_frames_lose_their_line_and_the_site_packages_prefix() -> None:
     frame = "publish (/opt/venv/lib/python3.11/site-packages/kombu/messaging.py:170)"
     assert frame_name(frame) == "publish (kombu/messaging.py)"
     assert summarize("", top=5).samples == 0
+
