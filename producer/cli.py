@@ -18,6 +18,7 @@ from celery_futures import ClientSettings
 from celery_futures.client.settings import ENV_QUEUE
 from celery_futures.protocol.settings import SettingsError, parse_queue, parse_redis_url
 from producer.session import Session
+from producer.soak.options import mix_options
 from producer.terminal import PROGRESS_MODES, ProgressMode, Terminal
 from worker import constants as c
 
@@ -116,15 +117,7 @@ def bench(conn: Connection, quick: bool, out: str | None, progress: ProgressMode
 
 @main.command()
 @click.option("--tasks", type=click.IntRange(min=10), default=600, show_default=True, help="Tasks to submit.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the mix: the same seed, the same plan.")
-@click.option("--slow-seconds", type=click.FloatRange(min=0.01, max=10), default=0.5, show_default=True,
-              help="How long slow tasks work (progress: half, interrupt targets: ten times).")
-@click.option("--window", type=click.IntRange(min=10), default=200, show_default=True,
-              help="Futures outstanding at most; submissions go on through the fault.")
-@click.option("--deadline", type=click.FloatRange(min=10), default=300, show_default=True,
-              help="Seconds for the whole drill; what has not ended by then is reported, never waited for.")
-@click.option("--stall", type=click.FloatRange(min=1), default=60, show_default=True,
-              help="Stop waiting once no future has ended for this long while some are outstanding.")
+@mix_options(window=200, deadline=300)
 @progress_option()
 @click.pass_obj
 def drill(conn: Connection, *, tasks: int, seed: int, slow_seconds: float, window: int, deadline: float,

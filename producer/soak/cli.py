@@ -18,6 +18,7 @@ from typing import NoReturn
 import click
 
 from celery_futures.protocol.pools import POOLS
+from producer.soak.options import mix_options
 from producer.soak.report import document, show, write
 from producer.soak.run import DEFAULT_CONCURRENCY, SoakConfig, run_soak
 from producer.terminal import PROGRESS_MODES, ProgressMode, Terminal
@@ -59,21 +60,13 @@ def concurrency_for(pools: list[str], given: dict[str, int]) -> dict[str, int | 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--tasks", type=click.IntRange(min=MIN_TASKS), default=10_000, show_default=True,
               help="Tasks to submit.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the mix: the same seed, the same plan.")
 @click.option("--pools", default="prefork,gevent", show_default=True, callback=parse_pools,
               help="The two worker pools, both consuming the soak's queue.")
 @click.option("--concurrency", multiple=True, callback=parse_concurrency, metavar="POOL=N",
               help="A pool's worker concurrency (repeatable) [defaults: prefork=2, gevent=20, threads=8].")
 @click.option("--kill-pool", type=click.Choice(list(POOLS)), default=None,
               help="The pool whose worker is killed [default: gevent if in --pools, else the second pool].")
-@click.option("--slow-seconds", type=click.FloatRange(min=0.01, max=10), default=0.5, show_default=True,
-              help="How long slow tasks work (progress: half, interrupt targets: ten times).")
-@click.option("--window", type=click.IntRange(min=10), default=400, show_default=True,
-              help="Futures outstanding at most; submissions go on for the whole run.")
-@click.option("--deadline", type=click.FloatRange(min=10), default=900, show_default=True,
-              help="Seconds for the whole run; what has not ended by then is reported, never waited for.")
-@click.option("--stall", type=click.FloatRange(min=1), default=60, show_default=True,
-              help="Stop waiting once no future has ended for this long while some are outstanding.")
+@mix_options(window=400, deadline=900)
 @click.option("--memory-slack-kib", type=click.IntRange(min=0), default=1024, show_default=True,
               help="How far above its baseline the producer's memory may end.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
