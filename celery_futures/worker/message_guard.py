@@ -55,6 +55,7 @@ from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps
 
 from celery_futures.protocol.settings import DEFAULT_MAX_MESSAGE_BYTES, MAX_BYTES_OPTION
+from celery_futures.worker.channel_close import DetachableChannel
 from celery_futures.worker.receipt import HoldingQoS
 
 logger = logging.getLogger(__name__)
@@ -235,9 +236,10 @@ def describe(envelope: Any) -> str:
     return f"task {str(headers['task'])[:PREVIEW_CHARS]!r}, id {str(headers.get('id'))[:PREVIEW_CHARS]!r}"
 
 
-class GuardedChannel(kombu_redis.Channel):
+class GuardedChannel(DetachableChannel):
     """kombu's Redis channel, except that a ``BRPOP`` reply that is not JSON is dropped, not fatal. Its QoS
-    writes a received task's held mark in kombu's own receipt pipeline (``celery_futures/worker/receipt.py``)."""
+    writes a received task's held mark in kombu's own receipt pipeline (``celery_futures/worker/receipt.py``);
+    it can be closed after its transport was detached (``celery_futures/worker/channel_close.py``)."""
 
     QoS = HoldingQoS
 

@@ -142,6 +142,12 @@ def memory_check(memory: MemoryFigures, slack_bytes: int) -> Check:
     return check(f"producer memory back within {slack_bytes:,} B of its baseline", offenders, f"{delta:+,} B")
 
 
+def workers_check(exited: list[str]) -> Check:
+    """A worker that ends on its own (Celery's "Unrecoverable error" on a Redis blip) is a fault nobody planned:
+    the queue still drains through the others, so only this check sees it."""
+    return check("every worker the run did not kill is still running", exited)
+
+
 def redis_checks(found: RedisFigures, never_ended: int = 0) -> list[Check]:
     """``never_ended``: futures still open, which keep the executor (and its subscription) alive, as they should."""
     leftovers = [*found.channels_of_ours, *(f"client {name}" for name in found.clients_of_ours)]

@@ -90,6 +90,11 @@ class Cluster:
         self.redis.restart(wipe=wipe)
         return time.monotonic() - began
 
+    def exited(self) -> list[str]:
+        """The live workers whose process has ended, with its exit code."""
+        ended = [w for w in self.workers.values() if w.process.poll() is not None]
+        return [f"{w.name} (exit {w.process.returncode})" for w in ended]
+
     def stop(self) -> None:
         """Stop every worker (warm, then SIGKILL) and Redis; each by its own pid."""
         self.factory.stop_all()

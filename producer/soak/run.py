@@ -29,6 +29,7 @@ from producer.soak.checks import (
     mix_check,
     outcome_checks,
     redis_checks,
+    workers_check,
 )
 from producer.soak.cluster import QUEUE, Cluster
 from producer.soak.drive import Driver
@@ -171,7 +172,8 @@ class Soak:
                 *ledger_checks(records, ledger),
                 *fault_checks(driven.kill, driven.restart, driven.wipe, driven.submitted, driven.problems),
                 mix_check(records, driven.cancels.get("won", 0)),
-                memory_check(memory, self.config.memory_slack_bytes), *redis_checks(found, len(driven.stuck))]
+                memory_check(memory, self.config.memory_slack_bytes), workers_check(self.cluster.exited()),
+                *redis_checks(found, len(driven.stuck))]
 
     def drive(self, plan: list[TaskSpec], deadline: float) -> Driven:
         """Everything that needs the executor; it is shut down and dropped before this returns."""

@@ -23,6 +23,7 @@ from producer.soak.checks import (
     mix_check,
     outcome_checks,
     redis_checks,
+    workers_check,
 )
 from producer.soak.cli import main
 from producer.soak.faults import KillFigures, RestartRecord, last_end
@@ -203,6 +204,12 @@ def test_a_clean_redis_passes() -> None:
 ])
 def test_anything_of_the_executor_left_in_redis_fails(leftover: RedisFigures, name: str) -> None:
     assert not by_name(redis_checks(leftover))[name].passed
+
+
+def test_a_worker_that_ended_on_its_own_fails_the_run() -> None:
+    assert workers_check([]).passed
+    ended = workers_check(["prefork-1@test (exit 1)"])
+    assert not ended.passed and "prefork-1@test (exit 1)" in ended.detail
 
 
 def test_a_subscription_kept_for_futures_that_never_ended_says_so() -> None:
