@@ -83,10 +83,12 @@ class RedisServer:
         wait_until(server.answers, 15, "redis-server")
         return server
 
-    def launch(self) -> None:
-        """Start the process again on this server's port, dir and password, and wait until it answers."""
+    def launch(self, *, wait: bool = True) -> None:
+        """Start the process again on this server's port, dir and password, and (``wait``) wait until it answers,
+        which with persistence is once it has loaded its data."""
         self.process = spawn_redis(self.port, self.password, self.workdir, self.persistent, self.extra)
-        wait_until(self.answers, 15, "redis-server")
+        if wait:
+            wait_until(self.answers, 15, "redis-server")
 
     def restart(self, *, wipe: bool = False) -> None:
         """Stop (SIGTERM: a clean shutdown that flushes the AOF) and start again on the same port and data, or,

@@ -19,7 +19,7 @@ from celery import Celery
 
 from celery_futures.client.settings import ClientSettings
 from celery_futures.protocol.backend import backend_address, new_backend_redis
-from celery_futures.protocol.redis_check import client_problem
+from celery_futures.protocol.redis_check import problem_once_loaded
 from celery_futures.protocol.sentinel import MASTER_OPTION, redis_settings
 
 SOCKET_TIMEOUT_SECONDS = 15.0
@@ -74,10 +74,11 @@ class Connections:
         return new_backend_redis(self._app, **options)
 
     def problem(self, timeout: float) -> str | None:
-        """None if Redis answers within ``timeout`` seconds, else why not in a few words."""
+        """None if Redis answers within ``timeout`` seconds (waiting while it loads its data), else why not in a
+        few words."""
         client = self.new_redis(socket_timeout=timeout, socket_connect_timeout=timeout)
         try:
-            return client_problem(client)
+            return problem_once_loaded(client, timeout)
         finally:
             client.close()
 

@@ -209,6 +209,45 @@ def test_an_executor_without_redis_fails_fast_and_says_why(kind: str, silent_por
     assert time.monotonic() - started < 1.0 * 2 + 3  # the configured bound (check + subscribe), not a hang
 
 
+LOADING_KEYS = 2_000_000
+"""Enough data that a restarted Redis says LOADING for about a second here, long enough to be seen."""
+
+
+def loading(server: RedisServer) -> bool:
+    with server.client() as client:
+        try:
+            client.ping()
+        except redis.BusyLoadingError:
+            return True
+        except redis.ConnectionError:  # not listening yet
+            pass
+    return False
+
+
+def rewritten(client: redis.Redis) -> bool:
+    state = client.info("persistence")
+    return not (state["aof_rewrite_in_progress"] or state["aof_rewrite_scheduled"])
+
+
+def test_an_executor_started_while_redis_loads_its_data_waits_for_it(tmp_path: Path) -> None:
+    """A Redis with persistence answers LOADING for a moment after every restart: the executor waits for it
+    (within its connect timeout), where a refused connection is said at once."""
+    server = RedisServer.start(tmp_path, persistent=True, extra=("--enable-debug-command", "yes"))
+    try:
+        with server.client() as client:
+            client.execute_command("DEBUG", "POPULATE", LOADING_KEYS)
+            client.bgrewriteaof()
+            wait_until(lambda: rewritten(client), 60, "the AOF rewrite")
+        server.stop()
+        server.launch(wait=False)
+        wait_until(lambda: loading(server), 15, "redis-server loading its data")
+        with CeleryExecutor(settings=settings_for(server, "loading", connect_timeout_seconds=TIMEOUT)) as executor:
+            assert not loading(server)
+            assert executor.submit(ledger_tasks.ledger_once, "r", "t").cancel()
+    finally:
+        server.stop()
+
+
 def test_a_submit_while_redis_is_away_fails_after_the_send_timeout(own_redis: RedisServer) -> None:
     client = own_redis.client()
     with CeleryExecutor(settings=settings_for(own_redis, "nobody", send_timeout_seconds=1.0)) as executor:
