@@ -45,9 +45,9 @@ from producer.soak.checks import (
 from producer.soak.drive import Driver
 from producer.soak.flight import Flight, Record
 from producer.soak.plan import TaskSpec, make_plan
-from producer.soak.redis_state import result_prefix_of, text, whereabouts
+from producer.soak.redis_state import last_seen, result_prefix_of
 from worker import constants as c
-from worker.tasks.ledger import ledger_key
+from worker.tasks.ledger import runs
 
 WORKER_WAIT_SECONDS = 60.0
 BATCH = 25
@@ -105,23 +105,17 @@ class Stall:
         gaps = [later - earlier for earlier, later in itertools.pairwise([began, *(at for _, at in ended)])]
         if not gaps:
             return cls(0.0, [])
-        first = gaps.index(max(gaps))
-        return cls(max(gaps), [{"token": plan[index].token, "kind": plan[index].kind.value,
+        longest = max(gaps)
+        first = gaps.index(longest)
+        return cls(longest, [{"token": plan[index].token, "kind": plan[index].kind.value,
                                 "task_id": flight.futures[index].task_id, "ended_after_seconds": round(at - began, 2)}
                                for index, at in ended[first:first + HELD_UP_SHOWN]])
 
 
 def never_ended(executor: CeleryExecutor, flight: Flight, plan: list[TaskSpec]) -> list[dict[str, Any]]:
     """The futures that never ended, each with where Redis last saw its task (what to look for in the logs)."""
-    stuck = flight.stuck(plan)
-    if not stuck:
-        return []
-    try:
-        found = whereabouts(executor.redis, [entry["task_id"] for entry in stuck],
-                            result_prefix=result_prefix_of(executor.celery_app), queue=queue_of(executor))
-    except redis.RedisError as exc:
-        found = {entry["task_id"]: {"whereabouts": f"unknown: {exc}"} for entry in stuck}
-    return [{**entry, **found.get(entry["task_id"], {})} for entry in stuck]
+    return last_seen(executor.redis, flight.stuck(plan), result_prefix=result_prefix_of(executor.celery_app),
+                     queue=queue_of(executor))
 
 
 def read_ledger(executor: CeleryExecutor, run_id: str) -> dict[str, int]:
@@ -129,7 +123,7 @@ def read_ledger(executor: CeleryExecutor, run_id: str) -> dict[str, int]:
     url = os.environ.get(c.ENV_LEDGER_REDIS_URL)
     client = redis.Redis.from_url(url) if url else executor.redis
     try:
-        return {text(key): int(value) for key, value in client.hgetall(ledger_key(run_id)).items()}
+        return runs(client, run_id)
     finally:
         if url:
             client.close()

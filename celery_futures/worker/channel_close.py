@@ -33,7 +33,7 @@ class DetachableChannel(kombu_redis.Channel):
 
     def _get_pool(self, asynchronous: bool = False) -> Any:
         transport = self.connection
-        if transport.client is not None or self.opened_on is None:
+        if transport.client is not None:
             return super()._get_pool(asynchronous)  # type: ignore[misc]  # not in the stubs
         transport.client = self.opened_on
         try:

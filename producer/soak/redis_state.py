@@ -101,6 +101,17 @@ def result_prefix_of(app: Any) -> str:
     return str(backend.get_key_for_task("x")[:-1].decode())
 
 
+def last_seen(client: redis.Redis, stuck: list[dict[str, Any]], *, result_prefix: str,
+              queue: str) -> list[dict[str, Any]]:
+    """Each entry of ``stuck`` (futures that never ended, with their ``task_id``) with where Redis last saw its
+    task, or why that is unknown."""
+    try:
+        found = whereabouts(client, [entry["task_id"] for entry in stuck], result_prefix=result_prefix, queue=queue)
+    except redis.RedisError as exc:
+        found = {entry["task_id"]: {"whereabouts": f"unknown: {exc}"} for entry in stuck}
+    return [{**entry, **found.get(entry["task_id"], {})} for entry in stuck]
+
+
 def whereabouts(client: redis.Redis, task_ids: list[str], *, result_prefix: str, queue: str) -> dict[str, Any]:
     """Where each task is as far as Redis knows: its claim, its stored state, its message."""
     if not task_ids:

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from celery_futures import CeleryExecutor
 from producer.bench.machine import describe_machine, load_average
 from producer.soak import memory as soak_memory
@@ -37,10 +35,10 @@ from producer.soak.faults import Faults, KillFigures, RestartRecord, kill_figure
 from producer.soak.flight import Flight, Record
 from producer.soak.memory import MemoryFigures, MemoryPoint
 from producer.soak.plan import TaskSpec, make_plan
-from producer.soak.redis_state import RedisFigures, inspect_redis, numpat, result_prefix_of, text, whereabouts
+from producer.soak.redis_state import RedisFigures, inspect_redis, last_seen, numpat, result_prefix_of
 from producer.terminal import Terminal
 from worker.app import client_app
-from worker.tasks.ledger import ledger_key
+from worker.tasks.ledger import runs as ledger_runs
 
 DEFAULT_CONCURRENCY: dict[str, int | None] = {"prefork": 2, "gevent": 20}
 WARMUP_TASKS = 60
@@ -159,7 +157,7 @@ class Soak:
             found = inspect_redis(probe, executor_id=driven.executor_id, result_prefix=driven.result_prefix,
                                   queue=QUEUE, numpat_baseline=numpat_baseline)
         with self.cluster.ledger.client() as probe:
-            ledger = {text(k): int(v) for k, v in probe.hgetall(ledger_key(self.run_id)).items()}
+            ledger = ledger_runs(probe, self.run_id)
         machine["load_average_at_end"] = load_average()
         checks = self.verdict(driven, memory, found, ledger)
         return SoakRun(self.config, self.run_id, started, now(), time.monotonic() - began, machine,
@@ -213,13 +211,8 @@ class Soak:
 
     def stuck(self, flight: Flight, plan: list[TaskSpec], result_prefix: str) -> list[dict[str, Any]]:
         """The futures that never ended, each with where Redis last saw its task."""
-        stuck = flight.stuck(plan)
-        try:
-            with self.cluster.redis.client() as client:
-                found = whereabouts(client, [s["task_id"] for s in stuck], result_prefix=result_prefix, queue=QUEUE)
-        except redis.RedisError as exc:
-            found = {s["task_id"]: {"whereabouts": f"unknown: {exc}"} for s in stuck}
-        return [{**entry, **found.get(entry["task_id"], {})} for entry in stuck]
+        with self.cluster.redis.client() as client:
+            return last_seen(client, flight.stuck(plan), result_prefix=result_prefix, queue=QUEUE)
 
     def warm_up(self, executor: CeleryExecutor, deadline: float) -> list[str]:
         """Run a small plan of every kind, so one-time imports and caches come before the baseline."""

@@ -38,6 +38,7 @@ from producer.sentinels import SentinelGroup
 from worker import constants as c
 from worker.errors import DemoError
 from worker.tasks import ledger as ledger_tasks
+from worker.tasks.ledger import runs
 
 TIMEOUT = 60
 ENDED_BOUND_SECONDS = 60.0
@@ -72,14 +73,6 @@ def settings() -> ClientSettings:
 
 def ledger_env(redis_server: RedisServer) -> dict[str, str]:
     return {c.ENV_LEDGER_REDIS_URL: redis_server.url()}
-
-
-def runs(ledger: redis.Redis, run: str) -> dict[str, int]:
-    return {text(key): int(value) for key, value in ledger.hgetall(ledger_tasks.ledger_key(run)).items()}
-
-
-def text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def release(ledger: redis.Redis, token: str) -> None:

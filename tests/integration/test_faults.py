@@ -31,6 +31,7 @@ from celery_futures.protocol.keys import ALIVE_TTL_SECONDS, claim_key
 from producer.processes import RedisServer, WorkerFactory, client_app, free_port, wait_until
 from worker import constants as c
 from worker.tasks import ledger as ledger_tasks
+from worker.tasks.ledger import runs
 
 WATCHDOG_SECONDS = 0.5
 LOST_BOUND_SECONDS = ALIVE_TTL_SECONDS + 4 * WATCHDOG_SECONDS + 5
@@ -41,11 +42,6 @@ TIMEOUT = 60
 def settings_for(server: RedisServer, queue: str, **overrides: Any) -> ClientSettings:
     return ClientSettings(server.url(), queue, None, 300, watchdog_seconds=WATCHDOG_SECONDS,
                             **overrides)
-
-
-def runs(client: redis.Redis, run: str) -> dict[str, int]:
-    """The side-effect ledger of ``run``: token -> how many times a task with that token started."""
-    return {text(k): int(v) for k, v in client.hgetall(ledger_tasks.ledger_key(run)).items()}
 
 
 def text(value: bytes | str | None) -> str:

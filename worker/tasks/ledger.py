@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from celery import Task
+from kombu.utils.encoding import bytes_to_str
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -43,6 +44,11 @@ ACTIONS = ("ok", "fail", "slow", "progress", "gate")
 
 def ledger_key(run: str) -> str:
     return f"{c.LEDGER_PREFIX}{run}"
+
+
+def runs(client: Redis, run: str) -> dict[str, int]:
+    """The side-effect ledger of ``run``: token -> how many times a task with that token started."""
+    return {bytes_to_str(token): int(count) for token, count in client.hgetall(ledger_key(run)).items()}
 
 
 def finished_key(run: str) -> str:
